@@ -1,0 +1,32 @@
+# The targets people reach for. `make run` and `make test` are the README's two commands.
+.PHONY: setup run test lint format worker beat bench migrate
+
+PYTEST_ARGS ?=
+VENV := .venv/bin
+
+setup:          ## install everything (venv, requirements, system packages when possible)
+	scripts/bootstrap.sh dev
+
+run:            ## set up and run the service on the embedded default at http://127.0.0.1:8000
+	scripts/run.sh
+
+test:           ## set up and run the full test suite against MariaDB and Redis
+	scripts/test.sh $(PYTEST_ARGS)
+
+lint:           ## ruff lint + format check
+	$(VENV)/ruff check . && $(VENV)/ruff format --check .
+
+format:
+	$(VENV)/ruff check --fix . && $(VENV)/ruff format .
+
+migrate:
+	$(VENV)/python manage.py migrate
+
+worker:         ## Celery worker (needs REDIS_URL)
+	$(VENV)/celery -A persistence_site worker --loglevel=INFO --concurrency=2
+
+beat:           ## Celery beat: run exactly one
+	$(VENV)/celery -A persistence_site beat --loglevel=INFO
+
+bench:          ## benchmarks against MariaDB + Redis; print figures
+	scripts/bootstrap.sh dev && scripts/services.sh && $(VENV)/python bench/ingest.py

@@ -1,0 +1,65 @@
+"""JSON parsing and rendering for the API with orjson (several times faster than the stdlib).
+
+REST_FRAMEWORK = {"DEFAULT_PARSER_CLASSES": ["persistence_site.json_codec.ORJSONParser"], ...}
+"""
+
+from __future__ import annotations
+
+import decimal
+import uuid
+from typing import Any
+
+import orjson
+from rest_framework.parsers import BaseParser
+from rest_framework.renderers import BaseRenderer
+
+from persistence_site.errors import MalformedJSON
+
+_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        # The contract renders numbers as JSON numbers (confidence included), never strings.
+        return float(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
+def dumps(value: Any) -> bytes:
+    """Serialize to JSON bytes (UTC datetimes end in ``Z``; Decimals become numbers)."""
+    return orjson.dumps(value, default=_default, option=_OPTIONS)
+
+
+def loads(data: bytes | str) -> Any:
+    """Parse JSON; raises ``orjson.JSONDecodeError`` (a ``ValueError``) on bad input."""
+    return orjson.loads(data)
+
+
+class ORJSONRenderer(BaseRenderer):
+    media_type = "application/json"
+    format = "json"
+    charset = None
+
+    def render(
+        self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None
+    ) -> bytes:
+        if data is None:
+            return b""
+        return dumps(data)
+
+
+class ORJSONParser(BaseParser):
+    media_type = "application/json"
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        raw = stream.read() if stream is not None else b""
+        if not raw:
+            raise MalformedJSON("Request body is empty; a JSON object is expected.")
+        try:
+            return loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise MalformedJSON(f"Request body is not valid JSON: {exc}") from exc

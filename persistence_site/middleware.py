@@ -1,0 +1,76 @@
+"""Request id, access log and body-size limit middleware.
+
+MIDDLEWARE = ["persistence_site.middleware.RequestLogMiddleware", ...]
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from persistence_site.errors import error_body
+from persistence_site.logging_setup import request_id_var
+
+access_logger = logging.getLogger("persistence.access")
+
+# A client-supplied id is echoed into logs and headers, so only a safe, bounded form is kept.
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class RequestLogMiddleware:
+    """Takes ``X-Request-ID`` (or makes one), echoes it back, and logs one line per request."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        supplied = request.headers.get("X-Request-ID", "")
+        request_id = supplied if _REQUEST_ID_RE.match(supplied) else uuid.uuid4().hex
+        request.request_id = request_id
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+            response["X-Request-ID"] = request_id
+            access_logger.info(
+                "%s %s %s",
+                request.method,
+                request.path,
+                response.status_code,
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    **getattr(request, "log_extra", {}),
+                },
+            )
+            return response
+        finally:
+            request_id_var.reset(token)
+
+
+class BodySizeLimitMiddleware:
+    """413 ``PAYLOAD_TOO_LARGE`` before reading a body larger than ``REQUEST_MAX_BODY_BYTES``."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        limit = settings.REQUEST_MAX_BODY_BYTES
+        if length > limit:
+            return JsonResponse(
+                error_body(f"Request body is {length} bytes; the limit is {limit}.", "PAYLOAD_TOO_LARGE"),
+                status=413,
+            )
+        return self.get_response(request)

@@ -1,0 +1,164 @@
+"""Settings shared by every mode, read from the environment in one place (persistence_site.config).
+
+Each section links to the Django documentation of the settings it holds.
+"""
+
+from persistence_site.config import (
+    BASE_DIR,
+    LOG_FORMATS,
+    LOG_LEVELS,
+    choice,
+    database_config,
+    load_env,
+    positive_int,
+)
+
+env = load_env()
+
+# --- Core ------------------------------------------------------------------------------
+# https://docs.djangoproject.com/en/5.2/ref/settings/#core-settings
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-local-development-key-not-for-production")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+ROOT_URLCONF = "persistence_site.urls"
+WSGI_APPLICATION = "persistence_site.wsgi.application"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Applications and middleware -----------------------------------------------------------
+# https://docs.djangoproject.com/en/5.2/ref/settings/#installed-apps
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "storage_backends",
+    "translation",
+    "recovery",
+]
+
+MIDDLEWARE = [
+    "persistence_site.middleware.RequestLogMiddleware",
+    "persistence_site.middleware.BodySizeLimitMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ----------------------------------------------------------------------------
+# https://docs.djangoproject.com/en/5.2/ref/settings/#databases
+DATABASES = {"default": database_config(env)}
+
+# --- Internationalisation and time -----------------------------------------------------------
+# https://docs.djangoproject.com/en/5.2/topics/i18n/
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files ---------------------------------------------------------------------------
+# https://docs.djangoproject.com/en/5.2/howto/static-files/
+STATIC_URL = "static/"
+STATIC_ROOT = env.str("STATIC_ROOT", default=str(BASE_DIR / "data" / "static"))
+
+# --- Request limits ---------------------------------------------------------------------------
+# https://docs.djangoproject.com/en/5.2/ref/settings/#data-upload-max-memory-size
+# A batch of 1000 ordinary tasks is about 1 MB; 32 MiB leaves room for long texts while keeping
+# one request from exhausting a worker's memory. Larger bodies get 413 PAYLOAD_TOO_LARGE.
+REQUEST_MAX_BODY_BYTES = positive_int(env, "REQUEST_MAX_BODY_BYTES", 32 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BODY_BYTES
+
+# --- Buffer store and write buffer -------------------------------------------------------------
+# No REDIS_URL means the embedded mode: an in-process buffer flushed by a background thread.
+REDIS_URL = env.str("REDIS_URL", default="") or None
+BUFFER_FLUSH_SIZE = positive_int(env, "BUFFER_FLUSH_SIZE", 1000)
+BUFFER_FLUSH_INTERVAL = positive_int(env, "BUFFER_FLUSH_INTERVAL", 30)
+BUFFER_CAPACITY = positive_int(env, "BUFFER_CAPACITY", 200_000)
+RETENTION_COMPLETED_DAYS = positive_int(env, "RETENTION_COMPLETED_DAYS", 90)
+RETENTION_FAILED_DAYS = positive_int(env, "RETENTION_FAILED_DAYS", 30)
+
+# --- Celery ------------------------------------------------------------------------------------
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Longer than the longest flush, so the broker never hands a running flush to a second worker.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TIMEZONE = "UTC"
+
+# --- API ---------------------------------------------------------------------------------------
+# https://www.django-rest-framework.org/api-guide/settings/
+API_AUTH_ENABLED = env.bool("API_AUTH_ENABLED", default=True)
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["persistence_site.json_codec.ORJSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["persistence_site.json_codec.ORJSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "persistence_site.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Persistence Service API",
+    "DESCRIPTION": "Durable, fast, batched persistence for translation sessions and tasks.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Logging -----------------------------------------------------------------------------------
+# https://docs.djangoproject.com/en/5.2/topics/logging/
+LOG_LEVEL = choice(env, "LOG_LEVEL", LOG_LEVELS, "INFO")
+LOG_FORMAT = choice(env, "LOG_FORMAT", LOG_FORMATS, "json")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_context": {"()": "persistence_site.logging_setup.RequestContextFilter"}},
+    "formatters": {
+        "json": {
+            "()": "persistence_site.logging_setup.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+        "console": {
+            "format": "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s",
+        },
+    },
+    "handlers": {
+        "default": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_context"],
+        },
+    },
+    "root": {"handlers": ["default"], "level": LOG_LEVEL},
+    "loggers": {
+        # The access log below replaces Django's own request lines.
+        "django.server": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},
+    },
+}

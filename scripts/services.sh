@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Makes sure MariaDB (127.0.0.1:3306) and Redis (127.0.0.1:6379) answer, starting them when they
+# are installed and stopped. Used by the test command and CI.
+set -uo pipefail
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() {  # wait_port PORT NAME
+  for _ in $(seq 1 60); do port_open "$1" && return 0; sleep 0.5; done
+  echo "services: $2 did not come up on 127.0.0.1:$1" >&2
+  return 1
+}
+
+if ! port_open 6379; then
+  if command -v redis-server >/dev/null; then
+    echo "services: starting Redis"
+    mkdir -p /var/lib/redis /var/log/redis 2>/dev/null || true
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+      --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  else
+    echo "services: Redis is not running and redis-server is not installed" >&2
+  fi
+fi
+if ! port_open 3306; then
+  if [ -x /usr/sbin/mariadbd ]; then
+    echo "services: starting MariaDB"
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+  else
+    echo "services: MariaDB is not running and mariadbd is not installed" >&2
+  fi
+fi
+wait_port 6379 Redis && wait_port 3306 MariaDB

@@ -1,0 +1,138 @@
+"""Configuration: URL forms, YAML + environment precedence, enum checks, production refusal."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from persistence_site.config import LOG_FORMATS, choice, database_config, load_env, positive_int
+from tests.processes import ROOT
+
+STRONG_KEY = "k3y-" + "x7Qp2LmZ9vR4tW8yB1nC6dF0gH5jK3sA" * 2
+
+
+def test_mysql_url_gives_mysql_engine_with_utf8mb4_and_strict_mode():
+    env = load_env({"DATABASE_URL": "mysql://app:s3cret@db.internal:3307/persistence"})
+
+    config = database_config(env)
+
+    assert config["ENGINE"] == "django.db.backends.mysql"
+    assert (config["USER"], config["PASSWORD"], config["HOST"], config["PORT"]) == (
+        "app",
+        "s3cret",
+        "db.internal",
+        3307,
+    )
+    assert config["NAME"] == "persistence"
+    assert config["OPTIONS"]["charset"] == "utf8mb4"
+    assert "STRICT_TRANS_TABLES" in config["OPTIONS"]["init_command"]
+
+
+def test_sqlite_url_gives_sqlite_engine_and_absolute_path(tmp_path):
+    path = tmp_path / "sub" / "db.sqlite3"
+    env = load_env({"DATABASE_URL": f"sqlite:///{path}"})
+
+    config = database_config(env)
+
+    assert config["ENGINE"] == "django.db.backends.sqlite3"
+    assert config["NAME"] == str(path)
+    assert path.parent.is_dir()
+
+
+def test_no_database_url_means_embedded_sqlite():
+    config = database_config(load_env({}))
+
+    assert config["ENGINE"] == "django.db.backends.sqlite3"
+    assert config["NAME"].endswith("persistence.sqlite3")
+
+
+@pytest.mark.parametrize("url", ["postgres://u@h/db", "not a url"])
+def test_unsupported_database_url_is_refused_with_the_setting_named(url):
+    with pytest.raises(ImproperlyConfigured, match="DATABASE_URL"):
+        database_config(load_env({"DATABASE_URL": url}))
+
+
+def test_yaml_file_supplies_values_and_environment_wins(tmp_path):
+    config_file = tmp_path / "persistence.yaml"
+    config_file.write_text(
+        "BUFFER_FLUSH_SIZE: 500\nbuffer_flush_interval: 5\nALLOWED_HOSTS: [a.example, b.example]\nDEBUG: true\n"
+    )
+    env = load_env({"PERSISTENCE_CONFIG": str(config_file), "BUFFER_FLUSH_INTERVAL": "7"})
+
+    assert env.int("BUFFER_FLUSH_SIZE") == 500
+    assert env.int("BUFFER_FLUSH_INTERVAL") == 7
+    assert env.list("ALLOWED_HOSTS") == ["a.example", "b.example"]
+    assert env.bool("DEBUG") is True
+
+
+def test_yaml_file_that_is_not_a_mapping_is_refused(tmp_path):
+    config_file = tmp_path / "bad.yaml"
+    config_file.write_text("- just\n- a list\n")
+
+    with pytest.raises(ImproperlyConfigured, match="mapping"):
+        load_env({"PERSISTENCE_CONFIG": str(config_file)})
+
+
+def test_missing_yaml_file_is_refused(tmp_path):
+    with pytest.raises(ImproperlyConfigured, match="cannot be read"):
+        load_env({"PERSISTENCE_CONFIG": str(tmp_path / "absent.yaml")})
+
+
+def test_enum_setting_outside_its_choices_is_refused():
+    with pytest.raises(ImproperlyConfigured, match="LOG_FORMAT='xml' is not one of: json, console"):
+        choice(load_env({"LOG_FORMAT": "xml"}), "LOG_FORMAT", LOG_FORMATS, "json")
+
+
+def test_non_positive_integer_setting_is_refused():
+    with pytest.raises(ImproperlyConfigured, match="BUFFER_CAPACITY must be at least 1"):
+        positive_int(load_env({"BUFFER_CAPACITY": "0"}), "BUFFER_CAPACITY", 10)
+
+
+def _production(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    base = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "persistence_site.settings.production",
+        "DATABASE_URL": "mysql://root@127.0.0.1:3306/persistence",
+        "REDIS_URL": "redis://127.0.0.1:6379/15",
+        "ALLOWED_HOSTS": "persistence.example.com",
+        "SECRET_KEY": STRONG_KEY,
+    }
+    base.update(env)
+    base = {k: v for k, v in base.items() if v is not None}
+    return subprocess.run(
+        [sys.executable, "manage.py", *(args or ("check",))],
+        cwd=ROOT,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SECRET_KEY": None}, "SECRET_KEY must be set"),
+        ({"SECRET_KEY": "django-insecure-" + "a1b2c3d4e5" * 5}, "SECRET_KEY is insecure"),
+        ({"SECRET_KEY": "short-but-random-Q2w"}, "SECRET_KEY is insecure"),
+        ({"DEBUG": "true"}, "DEBUG must be off"),
+        ({"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS"),
+        ({"API_AUTH_ENABLED": "false"}, "API_AUTH_ENABLED"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+    ],
+)
+def test_production_refuses_to_start_with_unsafe_values(env, message):
+    result = _production(env)
+
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_production_passes_the_deploy_check_with_safe_values():
+    result = _production({}, "check", "--deploy", "--fail-level", "WARNING")
+
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout

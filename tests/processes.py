@@ -1,0 +1,100 @@
+"""Real processes for integration tests: gunicorn (and later Celery) started as subprocesses.
+
+with GunicornServer(env={"DATABASE_URL": url}) as server:
+    httpx.get(server.url + "/health")
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def service_env(**overrides: str) -> dict[str, str]:
+    """The environment of a subprocess of the service: the test settings' databases by default."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": "persistence_site.settings.test"}
+    if db["ENGINE"].endswith("mysql"):
+        user, host, port = db.get("USER") or "root", db.get("HOST") or "127.0.0.1", db.get("PORT") or 3306
+        password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+        env["DATABASE_URL"] = f"mysql://{user}{password}@{host}:{port}/{db['NAME']}"
+    if settings.REDIS_URL:
+        env["REDIS_URL"] = settings.REDIS_URL
+    env.update(overrides)
+    return env
+
+
+class GunicornServer:
+    """A gunicorn serving the project on a free port, stopped (SIGTERM) on exit."""
+
+    def __init__(
+        self, env: dict[str, str] | None = None, workers: int = 1, wait_healthy: bool = True
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = env if env is not None else service_env()
+        self.workers = workers
+        self.wait_healthy = wait_healthy
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> GunicornServer:
+        self.proc = subprocess.Popen(
+            [
+                str(BIN / "gunicorn"),
+                "persistence_site.wsgi:application",
+                "-c",
+                "persistence_site/gunicorn_conf.py",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(self.workers),
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                out = self.proc.stdout.read().decode() if self.proc.stdout else ""
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{out}")
+            try:
+                response = httpx.get(self.url + "/health", timeout=10)
+                if response.status_code == 200 or not self.wait_healthy:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        self.__exit__(None, None, None)
+        raise RuntimeError("gunicorn did not become ready in 30 s")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc and self.proc.stdout:
+            self.output = self.proc.stdout.read().decode(errors="replace")
+            self.proc.stdout.close()
