@@ -1,7 +1,7 @@
 """URL configuration: the API under /api/v1/, /health, the admin and the OpenAPI documents."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from persistence_site.health import health
 
@@ -10,5 +10,7 @@ handler500 = "persistence_site.errors.api_server_error"
 
 urlpatterns = [
     path("health", health, name="health"),
+    path("api/v1/translation/recovery/", include("recovery.urls")),
+    path("api/v1/translation/", include("translation.urls")),
     path("admin/", admin.site.urls),
 ]
