@@ -10,3 +10,22 @@ def api_client():
     from rest_framework.test import APIClient
 
     return APIClient()
+
+
+@pytest.fixture
+def write_buffer(settings):
+    """The configured write buffer (Redis in the test settings), emptied before and after."""
+    from storage_backends.buffer import _buffer_for, get_write_buffer
+
+    buffer = get_write_buffer()
+    _clear(buffer)
+    yield buffer
+    _clear(buffer)
+    _buffer_for.cache_clear()
+
+
+def _clear(buffer) -> None:
+    if hasattr(buffer, "clear"):
+        buffer.clear()
+    else:  # the in-memory buffer: drop its state
+        buffer.__init__()

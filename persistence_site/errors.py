@@ -103,6 +103,10 @@ class FlushFailed(ServiceUnavailable):
     error_code = "FLUSH_FAILED"
     default_detail = "Flushing the buffer to the database failed; the data stays buffered."
 
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("extra", {"status": "error"})
+        super().__init__(detail, **kwargs)
+
 
 # DRF's own exceptions, by class, to the contract's codes.
 _DRF_CODES: dict[type[exceptions.APIException], str] = {

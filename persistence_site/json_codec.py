@@ -63,3 +63,10 @@ class ORJSONParser(BaseParser):
             return loads(raw)
         except orjson.JSONDecodeError as exc:
             raise MalformedJSON(f"Request body is not valid JSON: {exc}") from exc
+
+
+class AnyContentJSONParser(ORJSONParser):
+    """Reads a body sent with another or no content type as JSON too, so that a client that forgets
+    the header gets the contract's 400/422 answers rather than 415."""
+
+    media_type = "*/*"

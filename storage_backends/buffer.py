@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
+
+from storage_backends.records import BufferedRecord
 
 SESSIONS = "translation_sessions"
 TASKS = "translation_tasks"
@@ -60,6 +62,32 @@ class WriteBuffer:
         """The buffered tasks of one session (model-ready)."""
         raise NotImplementedError
 
+    # --- the flusher's side ------------------------------------------------------------------
+    def scan(self, collection: str, chunk_size: int) -> Iterator[list[BufferedRecord]]:
+        """The buffered records in chunks of about ``chunk_size``, read without removing them.
+
+        A record written during the scan may or may not be seen, and one may be seen twice; both are
+        harmless because every entry carries its sequence number and only newer writes replace it.
+        """
+        raise NotImplementedError
+
+    def remove_flushed(self, collection: str, entries: list[BufferedRecord]) -> int:
+        """Delete each entry only if it is still the buffered write (same seq): a newer write of the
+        same id that arrived during the flush stays for the next one. Returns how many were removed."""
+        raise NotImplementedError
+
+    def flush_lock(self, collection: str, wait: float) -> FlushLock | None:
+        """The collection's flush lock, acquired within ``wait`` seconds, or None."""
+        raise NotImplementedError
+
+    def mark_flushed(self) -> None:
+        """Record the time of a successful flush (shown by /health and recovery status)."""
+        raise NotImplementedError
+
+    def request_flush(self) -> None:
+        """Ask for a flush soon (the size trigger); repeated calls within a short window coalesce."""
+        raise NotImplementedError
+
     # --- state ------------------------------------------------------------------------
     def ping(self) -> bool:
         """True when the buffer store answers."""
@@ -83,7 +111,9 @@ class WriteBuffer:
     def _stats_from(self, counts: dict[str, int], last_flush: str | None) -> dict[str, Any]:
         sessions = counts.get(SESSIONS, 0)
         tasks = counts.get(TASKS, 0)
-        capacity = settings.BUFFER_FLUSH_SIZE
+        # capacity is the back-pressure limit (BUFFER_CAPACITY): usage near 100 % means writes are
+        # about to get 503 BUFFER_FULL. The size that triggers a flush is reported beside it.
+        capacity = settings.BUFFER_CAPACITY
         total = sessions + tasks
         return {
             "sessions_count": sessions,
@@ -91,8 +121,19 @@ class WriteBuffer:
             "total_count": total,
             "capacity": capacity,
             "usage_percent": round(100.0 * total / capacity, 1) if capacity else 0.0,
+            "flush_size": settings.BUFFER_FLUSH_SIZE,
             "last_flush": last_flush,
         }
+
+
+class FlushLock(Protocol):
+    """One flusher per collection at a time; only the owner's token releases it."""
+
+    def release(self) -> None: ...
+
+    def extend_lease(self) -> bool:
+        """Renew the expiry during a long flush; False when the lock was lost (stop writing)."""
+        ...
 
 
 @functools.cache

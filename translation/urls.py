@@ -1,9 +1,13 @@
 """Routes under /api/v1/translation/ (API.md §2-§5)."""
 
+from django.urls import path
+
+from translation.api.writes import FlushView, SessionBatchView, TaskBatchView
+
 app_name = "translation"
 
-urlpatterns: list = [
-    # write path (batch writes, flush) — translation/api/writes.py
-    # read path (sessions, tasks, stats) — translation/api/queries.py
-    # lifecycle (delete, status, cleanup) — translation/api/lifecycle.py
+urlpatterns = [
+    path("sessions/batch", SessionBatchView.as_view(), name="sessions-batch"),
+    path("tasks/batch", TaskBatchView.as_view(), name="tasks-batch"),
+    path("flush", FlushView.as_view(), name="flush"),
 ]

@@ -99,6 +99,19 @@ BUFFER_FLUSH_INTERVAL = positive_int(env, "BUFFER_FLUSH_INTERVAL", 30)
 BUFFER_CAPACITY = positive_int(env, "BUFFER_CAPACITY", 200_000)
 RETENTION_COMPLETED_DAYS = positive_int(env, "RETENTION_COMPLETED_DAYS", 90)
 RETENTION_FAILED_DAYS = positive_int(env, "RETENTION_FAILED_DAYS", 30)
+# Expiry of a collection's flush lock. The flusher renews it after every chunk (<= 1000 records,
+# well under a second), so it only has to outlast one chunk; a flusher that died frees the
+# collection after this many seconds.
+BUFFER_LOCK_TTL = positive_int(env, "BUFFER_LOCK_TTL", 60)
+# Every buffer key starts with this; the {buffer} hash tag keeps them in one Redis Cluster slot.
+BUFFER_KEY_PREFIX = env.str("BUFFER_KEY_PREFIX", default="persistence:{buffer}")
+
+# --- Storage backends ----------------------------------------------------------------------------
+# Which backend stores each collection (dotted path to a storage_backends.base.StorageBackend).
+STORAGE_BACKENDS = {
+    "translation_sessions": env.str("STORAGE_BACKEND_SESSIONS", default="storage_backends.sql.SQLBackend"),
+    "translation_tasks": env.str("STORAGE_BACKEND_TASKS", default="storage_backends.sql.SQLBackend"),
+}
 
 # --- Celery ------------------------------------------------------------------------------------
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
@@ -111,13 +124,28 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Longer than the longest flush, so the broker never hands a running flush to a second worker.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
+# A web request enqueueing a size-triggered flush must not hang on a broker outage: the records are
+# already safe in Redis and the periodic flush takes them.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BEAT_SCHEDULE = {
+    "flush-buffer": {"task": "storage_backends.tasks.flush_buffer", "schedule": float(BUFFER_FLUSH_INTERVAL)},
+}
 
 # --- API ---------------------------------------------------------------------------------------
 # https://www.django-rest-framework.org/api-guide/settings/
 API_AUTH_ENABLED = env.bool("API_AUTH_ENABLED", default=True)
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["persistence_site.json_codec.ORJSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["persistence_site.json_codec.ORJSONParser"],
+    "DEFAULT_PARSER_CLASSES": [
+        "persistence_site.json_codec.ORJSONParser",
+        "persistence_site.json_codec.AnyContentJSONParser",
+    ],
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,

@@ -26,6 +26,7 @@ def test_health_is_200_with_the_contract_fields(client):
         "total_count",
         "capacity",
         "usage_percent",
+        "flush_size",
         "last_flush",
     }
 

@@ -1,0 +1,211 @@
+"""Flushing the write buffer to the storage backends, safely under crashes and races.
+
+    result = flush_all(get_write_buffer(), wait=10, budget=10)   # the flush endpoint
+    result = flush_all(get_write_buffer(), wait=0)                # Celery: skip if another flusher runs
+
+Guarantees and how:
+- One flusher per collection at a time: the collection's flush lock (Redis, token-owned, renewed
+  after every chunk; a flusher that lost it stops before writing again).
+- Records leave the buffer only after the database committed them, and only if they are still the
+  write that was flushed (compare-and-delete by sequence number); a newer write of the same id that
+  arrived meanwhile stays for the next flush, so a flush never overwrites newer data with older.
+  A flusher killed half-way leaves its records buffered; the next flush simply redoes them.
+- Sessions are flushed before tasks, and a task whose session is not stored yet waits in the buffer
+  (its session is still buffered) or, if its session no longer exists anywhere, is dead-lettered.
+- Transient database errors (connection lost, deadlock, timeouts) stop the flush with
+  ``FlushFailed``; everything stays buffered for the retry. Permanent errors are narrowed down by
+  splitting the chunk until each bad record is alone; bad records go to the dead-letter store and
+  the others are written.
+
+Cost: one chunk (``CHUNK_SIZE`` records) in memory at a time; one upsert transaction per chunk plus
+one per split when a chunk holds bad records (about 2*log2(chunk) for one bad record).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import DatabaseError, close_old_connections, connection
+
+from persistence_site import metrics
+from persistence_site.errors import FlushFailed
+from storage_backends import registry
+from storage_backends.base import PermanentWriteError, TransientWriteError
+from storage_backends.buffer import COLLECTIONS, ITEM_TYPE, SESSIONS, TASKS, WriteBuffer, get_write_buffer
+from storage_backends.dead_letters import dead_letters_store
+from storage_backends.records import BufferedRecord, decode
+
+logger = logging.getLogger(__name__)
+
+# Records per database transaction: about 1 MB of typical tasks, one round trip, bounded memory.
+CHUNK_SIZE = 1000
+
+
+@dataclass
+class FlushResult:
+    written: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COLLECTIONS, 0))
+    dead_lettered: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COLLECTIONS, 0))
+    deferred: int = 0
+    skipped: list[str] = field(default_factory=list)
+    complete: bool = True
+    duration_ms: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sessions_written": self.written[SESSIONS],
+            "tasks_written": self.written[TASKS],
+            "dead_lettered": sum(self.dead_lettered.values()),
+            "deferred": self.deferred,
+            "skipped": self.skipped,
+            "complete": self.complete,
+            "duration_ms": self.duration_ms,
+        }
+
+
+def flush_all(
+    buffer: WriteBuffer | None = None, *, wait: float = 0, budget: float | None = None
+) -> FlushResult:
+    """Flush sessions, then tasks.
+
+    ``wait``: seconds to wait for a collection's lock held by another flusher (0: skip that
+    collection, which the other flusher is taking care of). ``budget``: seconds after which no new
+    chunk is started (the result is then not ``complete``). Raises ``FlushFailed`` on a transient
+    storage error or when the lock could not be had within ``wait``; nothing is lost either way.
+    """
+    buffer = buffer or get_write_buffer()
+    started = time.monotonic()
+    deadline = started + budget if budget is not None else None
+    result = FlushResult()
+    close_old_connections()
+    for collection in COLLECTIONS:
+        remaining = wait if deadline is None else max(0.0, min(wait, deadline - time.monotonic()))
+        lock = buffer.flush_lock(collection, remaining)
+        if lock is None:
+            if wait > 0:
+                raise FlushFailed(f"Another flush of {collection} held its lock for more than {wait:.0f} s.")
+            result.skipped.append(collection)
+            continue
+        try:
+            _flush_collection(buffer, collection, lock, deadline, result)
+        finally:
+            lock.release()
+    result.duration_ms = int((time.monotonic() - started) * 1000)
+    if result.complete and not result.skipped:
+        buffer.mark_flushed()
+    return result
+
+
+def _flush_collection(
+    buffer: WriteBuffer, collection: str, lock: Any, deadline: float | None, result: FlushResult
+) -> None:
+    item_type = ITEM_TYPE[collection]
+    started = time.perf_counter()
+    written_before = result.written[collection]
+    try:
+        for chunk in buffer.scan(collection, CHUNK_SIZE):
+            if deadline is not None and time.monotonic() > deadline:
+                result.complete = False
+                break
+            if not lock.extend_lease():
+                raise FlushFailed(f"Lost the flush lock of {collection}; another flusher took over.")
+            _flush_chunk(buffer, collection, chunk, result)
+    except TransientWriteError as exc:
+        metrics.FLUSH_ERRORS.labels(type=item_type).inc()
+        connection.close()  # a broken connection must not be reused by the next attempt
+        logger.warning(
+            "flush failed; records stay buffered", extra={"collection": collection, "error": str(exc)}
+        )
+        raise FlushFailed(f"Storage unavailable while flushing {collection}: {exc}") from exc
+    finally:
+        if result.written[collection] > written_before:
+            metrics.FLUSH_TOTAL.labels(type=item_type).inc()
+            metrics.FLUSH_DURATION.labels(type=item_type).observe(time.perf_counter() - started)
+
+
+def _flush_chunk(
+    buffer: WriteBuffer, collection: str, chunk: list[BufferedRecord], result: FlushResult
+) -> None:
+    records = [decode(collection, entry) for entry in chunk]
+    entries = chunk
+    if collection == TASKS:
+        entries, records, orphans = _without_unstored_sessions(buffer, entries, records, result)
+        if orphans:
+            _dead_letter(
+                buffer,
+                collection,
+                orphans,
+                "The task's session does not exist (deleted or never stored).",
+                result,
+            )
+    if not entries:
+        return
+    _write_isolating(buffer, collection, entries, records, result)
+
+
+def _without_unstored_sessions(
+    buffer: WriteBuffer, entries: list[BufferedRecord], records: list[dict[str, Any]], result: FlushResult
+) -> tuple[list[BufferedRecord], list[dict[str, Any]], list[BufferedRecord]]:
+    """Split off tasks whose session is not stored: deferred if it is still buffered, else orphans."""
+    session_ids = {record["session_id"] for record in records}
+    missing = session_ids - registry.backend(SESSIONS).existing_ids(SESSIONS, session_ids)
+    if not missing:
+        return entries, records, []
+    buffered = set(buffer.get_many(SESSIONS, missing))
+    keep_entries, keep_records, orphans = [], [], []
+    for entry, record in zip(entries, records, strict=True):
+        sid = record["session_id"]
+        if sid not in missing:
+            keep_entries.append(entry)
+            keep_records.append(record)
+        elif sid in buffered:
+            result.deferred += 1  # its session arrived after the session flush began
+        else:
+            orphans.append(entry)
+    return keep_entries, keep_records, orphans
+
+
+def _write_isolating(
+    buffer: WriteBuffer,
+    collection: str,
+    entries: list[BufferedRecord],
+    records: list[dict[str, Any]],
+    result: FlushResult,
+) -> None:
+    """Write; on a permanent error split in halves until each bad record is alone."""
+    backend = registry.backend(collection)
+    try:
+        backend.write(collection, records, sizes=[len(e.data) for e in entries])
+    except PermanentWriteError as exc:
+        if len(entries) == 1:
+            _dead_letter(buffer, collection, entries, str(exc), result)
+            return
+        middle = len(entries) // 2
+        _write_isolating(buffer, collection, entries[:middle], records[:middle], result)
+        _write_isolating(buffer, collection, entries[middle:], records[middle:], result)
+        return
+    result.written[collection] += len(entries)
+    metrics.FLUSHED_ITEMS.labels(type=ITEM_TYPE[collection]).inc(len(entries))
+    buffer.remove_flushed(collection, entries)
+
+
+def _dead_letter(
+    buffer: WriteBuffer, collection: str, entries: list[BufferedRecord], error: str, result: FlushResult
+) -> None:
+    try:
+        dead_letters_store(collection=collection, entries=entries, error=error)
+    except DatabaseError as exc:  # the records stay buffered until the store can take them
+        raise TransientWriteError(f"cannot write the dead-letter store: {exc}") from exc
+    result.dead_lettered[collection] += len(entries)
+    logger.error(
+        "records moved to the dead-letter store",
+        extra={
+            "collection": collection,
+            "count": len(entries),
+            "ids": [e.record_id for e in entries[:20]],
+            "error": error,
+        },
+    )
+    buffer.remove_flushed(collection, entries)

@@ -1,0 +1,288 @@
+"""The production write buffer, in Redis: shared by every web process and Celery worker.
+
+Layout (every key carries the ``{buffer}`` hash tag, so the scripts also run on Redis Cluster):
+
+- ``<prefix>:<collection>``: hash id -> ``"<seq>|<created_us>|<updated_us>|<json>"``
+- ``<prefix>:task_session``: hash task id -> its session id; ``<prefix>:by_session:<sid>``: set of
+  the session's buffered task ids (restore and purge read a session's tasks without a scan)
+- ``<prefix>:seq``: the write counter; ``<prefix>:last_flush``; ``<prefix>:lock:<collection>``
+
+Each change is one Lua script, so a batch is buffered entirely or not at all, and acceptance times
+come from the Redis server's clock (one clock for all web instances).
+
+    buffer = RedisWriteBuffer("redis://127.0.0.1:6379/0")
+    buffer.add("translation_sessions", [{"session_id": "s-1", ...}])
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import redis
+from django.conf import settings
+
+from persistence_site.errors import BufferFull, ServiceUnavailable
+from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer
+from storage_backends.records import ID_FIELDS, BufferedRecord, decode, encode
+
+logger = logging.getLogger(__name__)
+
+# A size trigger enqueues at most one flush per window however many batches cross the threshold.
+FLUSH_DEBOUNCE_SECONDS = 2
+
+_ADD = """
+local cap = tonumber(ARGV[1])
+local is_tasks = ARGV[2] == '1'
+local set_prefix = ARGV[3]
+local n = (#ARGV - 3) / 3
+local size = redis.call('HLEN', KEYS[2]) + redis.call('HLEN', KEYS[3])
+if size + n > cap then return {-1, size} end
+local t = redis.call('TIME')
+local now = t[1] .. string.format('%06d', tonumber(t[2]))
+local seq = redis.call('INCRBY', KEYS[4], n) - n
+for i = 0, n - 1 do
+  local id = ARGV[4 + i * 3]
+  local sid = ARGV[6 + i * 3]
+  seq = seq + 1
+  local created = now
+  local old = redis.call('HGET', KEYS[1], id)
+  if old then
+    local a = string.find(old, '|', 1, true)
+    local b = string.find(old, '|', a + 1, true)
+    created = string.sub(old, a + 1, b - 1)
+  end
+  redis.call('HSET', KEYS[1], id, string.format('%d', seq) .. '|' .. created .. '|' .. now .. '|' .. ARGV[5 + i * 3])
+  if is_tasks then
+    local old_sid = redis.call('HGET', KEYS[5], id)
+    if old_sid and old_sid ~= sid then redis.call('SREM', set_prefix .. old_sid, id) end
+    redis.call('HSET', KEYS[5], id, sid)
+    redis.call('SADD', set_prefix .. sid, id)
+  end
+end
+return {now, size + n}
+"""
+
+_REMOVE_FLUSHED = """
+local is_tasks = ARGV[1] == '1'
+local set_prefix = ARGV[2]
+local removed = 0
+for i = 3, #ARGV, 2 do
+  local id = ARGV[i]
+  local want = ARGV[i + 1] .. '|'
+  local v = redis.call('HGET', KEYS[1], id)
+  if v and string.sub(v, 1, #want) == want then
+    redis.call('HDEL', KEYS[1], id)
+    removed = removed + 1
+    if is_tasks then
+      local sid = redis.call('HGET', KEYS[2], id)
+      if sid then
+        redis.call('SREM', set_prefix .. sid, id)
+        redis.call('HDEL', KEYS[2], id)
+      end
+    end
+  end
+end
+return removed
+"""
+
+_PURGE_SESSION = """
+redis.call('HDEL', KEYS[1], ARGV[1])
+local ids = redis.call('SMEMBERS', KEYS[4])
+for _, id in ipairs(ids) do
+  redis.call('HDEL', KEYS[2], id)
+  redis.call('HDEL', KEYS[3], id)
+end
+redis.call('DEL', KEYS[4])
+return #ids
+"""
+
+
+def _parse(record_id: bytes | str, value: bytes) -> BufferedRecord:
+    seq, created, updated, data = value.split(b"|", 3)
+    return BufferedRecord(
+        record_id=record_id.decode() if isinstance(record_id, bytes) else record_id,
+        seq=int(seq),
+        created_us=int(created),
+        updated_us=int(updated),
+        data=data,
+    )
+
+
+class _RedisFlushLock:
+    def __init__(self, lock: redis.lock.Lock) -> None:
+        self._lock = lock
+
+    def release(self) -> None:
+        try:
+            self._lock.release()
+        except redis.exceptions.LockError:
+            logger.warning("flush lock expired before release", extra={"lock": self._lock.name})
+
+    def extend_lease(self) -> bool:
+        try:
+            return bool(self._lock.reacquire())
+        except redis.exceptions.LockError:
+            return False
+
+
+class RedisWriteBuffer(WriteBuffer):
+    def __init__(self, url: str, prefix: str | None = None) -> None:
+        self.redis = redis.Redis.from_url(
+            url, socket_connect_timeout=2, socket_timeout=10, health_check_interval=30
+        )
+        self.prefix = prefix or settings.BUFFER_KEY_PREFIX
+        self._add = self.redis.register_script(_ADD)
+        self._remove_flushed = self.redis.register_script(_REMOVE_FLUSHED)
+        self._purge_session = self.redis.register_script(_PURGE_SESSION)
+
+    # --- keys ----------------------------------------------------------------------------
+    def _key(self, name: str) -> str:
+        return f"{self.prefix}:{name}"
+
+    @property
+    def _set_prefix(self) -> str:
+        return self._key("by_session:")
+
+    # --- writes --------------------------------------------------------------------------
+    def add(self, collection: str, records: list[dict[str, Any]]) -> None:
+        id_field = ID_FIELDS[collection]
+        is_tasks = collection == TASKS
+        args: list[Any] = [settings.BUFFER_CAPACITY, "1" if is_tasks else "0", self._set_prefix]
+        for record in records:
+            args += [record[id_field], encode(record), record["session_id"] if is_tasks else ""]
+        keys = [
+            self._key(collection),
+            self._key(SESSIONS),
+            self._key(TASKS),
+            self._key("seq"),
+            self._key("task_session"),
+        ]
+        try:
+            status, size = self._add(keys=keys, args=args)
+        except redis.RedisError as exc:
+            logger.error(
+                "buffer store unreachable on add", extra={"collection": collection, "error": str(exc)}
+            )
+            raise ServiceUnavailable(
+                "The buffer store (Redis) is unreachable; nothing from this request was accepted. Retry later."
+            ) from exc
+        if int(status) == -1:
+            raise BufferFull(
+                f"The write buffer holds {int(size)} records (capacity {settings.BUFFER_CAPACITY}); "
+                "retry after it drains."
+            )
+        if int(size) >= settings.BUFFER_FLUSH_SIZE:
+            self.request_flush()
+
+    def purge_session(self, session_id: str) -> int:
+        keys = [
+            self._key(SESSIONS),
+            self._key(TASKS),
+            self._key("task_session"),
+            self._set_prefix + session_id,
+        ]
+        try:
+            return int(self._purge_session(keys=keys, args=[session_id]))
+        except redis.RedisError as exc:
+            raise ServiceUnavailable("The buffer store (Redis) is unreachable.") from exc
+
+    # --- reads ---------------------------------------------------------------------------
+    def get(self, collection: str, record_id: str) -> dict[str, Any] | None:
+        return self.get_many(collection, [record_id]).get(record_id)
+
+    def get_many(self, collection: str, record_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        ids = list(dict.fromkeys(record_ids))
+        if not ids:
+            return {}
+        values = self._call(self.redis.hmget, self._key(collection), ids)
+        return {
+            i: decode(collection, _parse(i, v)) for i, v in zip(ids, values, strict=True) if v is not None
+        }
+
+    def records(self, collection: str) -> Iterator[dict[str, Any]]:
+        for chunk in self.scan(collection, 1000):
+            for entry in chunk:
+                yield decode(collection, entry)
+
+    def session_tasks(self, session_id: str) -> list[dict[str, Any]]:
+        ids = [i.decode() for i in self._call(self.redis.smembers, self._set_prefix + session_id)]
+        return list(self.get_many(TASKS, ids).values())
+
+    # --- the flusher's side ----------------------------------------------------------------
+    def scan(self, collection: str, chunk_size: int) -> Iterator[list[BufferedRecord]]:
+        chunk: list[BufferedRecord] = []
+        try:
+            for record_id, value in self.redis.hscan_iter(self._key(collection), count=chunk_size):
+                chunk.append(_parse(record_id, value))
+                if len(chunk) >= chunk_size:
+                    yield chunk
+                    chunk = []
+        except redis.RedisError as exc:
+            raise ServiceUnavailable("The buffer store (Redis) is unreachable.") from exc
+        if chunk:
+            yield chunk
+
+    def remove_flushed(self, collection: str, entries: list[BufferedRecord]) -> int:
+        if not entries:
+            return 0
+        args: list[Any] = ["1" if collection == TASKS else "0", self._set_prefix]
+        for entry in entries:
+            args += [entry.record_id, entry.seq]
+        return int(self._call(self._remove_flushed, [self._key(collection), self._key("task_session")], args))
+
+    def flush_lock(self, collection: str, wait: float) -> _RedisFlushLock | None:
+        lock = self.redis.lock(
+            self._key(f"lock:{collection}"),
+            timeout=settings.BUFFER_LOCK_TTL,
+            blocking_timeout=wait,
+            thread_local=False,
+        )
+        return _RedisFlushLock(lock) if self._call(lock.acquire, wait > 0) else None
+
+    def mark_flushed(self) -> None:
+        now = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+        self._call(self.redis.set, self._key("last_flush"), now)
+
+    def request_flush(self) -> None:
+        try:
+            if not self.redis.set(self._key("flush_requested"), 1, nx=True, ex=FLUSH_DEBOUNCE_SECONDS):
+                return
+            from storage_backends.tasks import flush_buffer
+
+            flush_buffer.delay()
+        except Exception:  # the records are safe in Redis; the periodic flush will take them
+            logger.warning("could not enqueue a size-triggered flush", exc_info=True)
+
+    # --- state ---------------------------------------------------------------------------
+    def ping(self) -> bool:
+        try:
+            return bool(self.redis.ping())
+        except redis.RedisError:
+            return False
+
+    def counts(self) -> dict[str, int]:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hlen(self._key(SESSIONS))
+        pipe.hlen(self._key(TASKS))
+        sessions, tasks = self._call(pipe.execute)
+        return {SESSIONS: int(sessions), TASKS: int(tasks)}
+
+    def last_flush(self) -> str | None:
+        value = self._call(self.redis.get, self._key("last_flush"))
+        return value.decode() if value else None
+
+    def clear(self) -> None:
+        """Delete every key of this buffer (tests and the bench use it; never the service)."""
+        keys = list(self.redis.scan_iter(match=f"{self.prefix}:*", count=1000))
+        if keys:
+            self.redis.delete(*keys)
+
+    @staticmethod
+    def _call(func: Any, *args: Any) -> Any:
+        try:
+            return func(*args)
+        except redis.RedisError as exc:
+            raise ServiceUnavailable("The buffer store (Redis) is unreachable.") from exc

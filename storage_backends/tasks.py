@@ -1,0 +1,33 @@
+"""Celery tasks of the write buffer: the flush (size trigger and beat schedule).
+
+flush_buffer.delay()
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+# Back-off for a flush that failed on a transient error (database down): 2, 4, 8 ... capped at
+# 60 s. The retries stop after MAX_RETRIES because beat starts a new flush every interval anyway;
+# unbounded retry chains would pile up during a long outage. The records stay buffered meanwhile.
+RETRY_BACKOFF_MAX_SECONDS = 60
+MAX_RETRIES = 6
+
+
+@shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES, ignore_result=True)
+def flush_buffer(self: Any) -> dict[str, Any]:
+    """Flush every collection; skip one whose lock another flusher holds."""
+    from persistence_site.errors import ServiceUnavailable
+    from storage_backends.buffer import get_write_buffer
+    from storage_backends.flush import flush_all
+
+    buffer = get_write_buffer()
+    try:
+        return flush_all(buffer, wait=0).as_dict()
+    except ServiceUnavailable as exc:
+        if self.request.retries >= MAX_RETRIES:
+            return {"status": "failed", "detail": str(exc)}
+        countdown = min(2 ** (self.request.retries + 1), RETRY_BACKOFF_MAX_SECONDS)
+        raise self.retry(exc=exc, countdown=countdown) from exc

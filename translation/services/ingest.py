@@ -1,0 +1,66 @@
+"""Accepting batch writes into the buffer, and flushing it on demand (API.md §2).
+
+task_batch_upsert(records=validate_batch(body, kind="tasks"))
+result = buffer_flush()
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from persistence_site.errors import FlushFailed, ServiceUnavailable, SessionNotFound
+from storage_backends import registry
+from storage_backends.buffer import SESSIONS, TASKS, get_write_buffer
+from storage_backends.flush import FlushResult, flush_all
+
+#: The flush endpoint answers within this many seconds (API.md §2).
+FLUSH_BUDGET_SECONDS = 10.0
+
+
+def session_batch_upsert(*, records: list[dict[str, Any]]) -> int:
+    """Buffer validated session records; returns how many were accepted."""
+    get_write_buffer().add(SESSIONS, records)
+    return len(records)
+
+
+def task_batch_upsert(*, records: list[dict[str, Any]]) -> int:
+    """Buffer validated task records after checking that every session they name exists.
+
+    A session exists when it is stored or still buffered. Raises ``SessionNotFound`` listing the
+    offending indexes; nothing is buffered then.
+    """
+    session_ids = {record["session_id"] for record in records}
+    missing = session_ids - set(get_write_buffer().get_many(SESSIONS, session_ids))
+    if missing:
+        missing -= registry.backend(SESSIONS).existing_ids(SESSIONS, missing)
+    if missing:
+        raise SessionNotFound(
+            f"{len(missing)} session(s) named by tasks do not exist; nothing was accepted.",
+            errors=[
+                {"field": f"tasks[{i}].session_id", "message": f"session {record['session_id']!r} not found"}
+                for i, record in enumerate(records)
+                if record["session_id"] in missing
+            ],
+        )
+    get_write_buffer().add(TASKS, records)
+    return len(records)
+
+
+def buffer_flush() -> FlushResult:
+    """Write everything buffered to the database now, sessions first, within 10 s.
+
+    Waits for a flush already running (it holds the collection's lock) and then flushes what is
+    left. Raises ``FlushFailed`` when storage fails or the budget runs out; the data stays buffered.
+    """
+    try:
+        result = flush_all(get_write_buffer(), wait=FLUSH_BUDGET_SECONDS, budget=FLUSH_BUDGET_SECONDS)
+    except FlushFailed:
+        raise
+    except ServiceUnavailable as exc:
+        raise FlushFailed(f"Flush failed: {exc.detail}") from exc
+    if not result.complete:
+        raise FlushFailed(
+            f"Flush did not finish within {FLUSH_BUDGET_SECONDS:.0f} s; the rest stays buffered and "
+            "flushing continues in the background."
+        )
+    return result
