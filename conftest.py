@@ -28,4 +28,4 @@ def _clear(buffer) -> None:
     if hasattr(buffer, "clear"):
         buffer.clear()
     else:  # the in-memory buffer: drop its state
-        buffer.__init__()
+        buffer.__init__(background=False)

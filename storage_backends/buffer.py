@@ -144,7 +144,7 @@ def _buffer_for(url: str | None) -> WriteBuffer:
         return RedisWriteBuffer(url)
     from storage_backends.memory_buffer import InMemoryWriteBuffer
 
-    return InMemoryWriteBuffer()
+    return InMemoryWriteBuffer(background=True)
 
 
 def get_write_buffer() -> WriteBuffer:

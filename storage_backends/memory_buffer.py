@@ -41,7 +41,10 @@ class _ThreadFlushLock:
 
 
 class InMemoryWriteBuffer(WriteBuffer):
-    def __init__(self) -> None:
+    """``background=True`` (the embedded service) runs the flusher thread and flushes at exit."""
+
+    def __init__(self, *, background: bool = False) -> None:
+        self._background = background
         self._mutex = threading.Lock()
         self._data: dict[str, dict[str, BufferedRecord]] = {c: {} for c in COLLECTIONS}
         self._task_session: dict[str, str] = {}
@@ -151,7 +154,7 @@ class InMemoryWriteBuffer(WriteBuffer):
 
     # --- the background flusher ----------------------------------------------------------------
     def _ensure_flusher(self) -> None:
-        if self._thread is not None:
+        if self._thread is not None or not self._background:
             return
         with self._mutex:
             if self._thread is not None:

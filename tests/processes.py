@@ -98,3 +98,69 @@ class GunicornServer:
         if self.proc and self.proc.stdout:
             self.output = self.proc.stdout.read().decode(errors="replace")
             self.proc.stdout.close()
+
+
+class CeleryWorker:
+    """A real Celery worker (its own process group, so SIGKILL takes the pool children too)."""
+
+    def __init__(
+        self, env: dict[str, str] | None = None, concurrency: int = 1, log_path: Path | None = None
+    ) -> None:
+        self.env = env if env is not None else service_env()
+        self.concurrency = concurrency
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> CeleryWorker:
+        self._log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self.proc = subprocess.Popen(
+            [
+                str(BIN / "celery"),
+                "-A",
+                "persistence_site",
+                "worker",
+                "--loglevel=INFO",
+                f"--concurrency={self.concurrency}",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        from persistence_site.celery import app
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"celery worker exited with {self.proc.returncode}")
+            try:
+                if app.control.ping(timeout=0.5):
+                    return
+            except Exception:  # broker not answering yet
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("celery worker did not answer a ping in 60 s")
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process and pool children): no chance to clean up."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        if self._log is not subprocess.DEVNULL:
+            self._log.close()

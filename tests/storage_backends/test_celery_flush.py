@@ -1,0 +1,71 @@
+"""The flush under a real Celery worker: triggers, and a worker killed with SIGKILL mid-flush."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from storage_backends.tasks import flush_buffer
+from tests.factories import session_record, task_record
+from tests.processes import CeleryWorker, service_env
+from translation.models import Task
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
+SESSIONS, TASKS = "translation_sessions", "translation_tasks"
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+def test_size_trigger_makes_the_worker_flush(write_buffer, settings, tmp_path):
+    settings.BUFFER_FLUSH_SIZE = 50
+    env = service_env(BUFFER_FLUSH_SIZE="50")
+    with CeleryWorker(env=env, log_path=tmp_path / "worker.log"):
+        write_buffer.add(SESSIONS, [session_record("s-1")])
+        write_buffer.add(TASKS, [task_record("s-1", f"t-{i}") for i in range(60)])  # crosses the size
+
+        assert wait_for(lambda: Task.objects.count() == 60, timeout=30)
+    assert write_buffer.counts() == {SESSIONS: 0, TASKS: 0}
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_flush_loses_nothing_and_a_new_worker_finishes(write_buffer, tmp_path):
+    total = 40_000
+    last: dict[str, int] = {}
+    write_buffer.add(SESSIONS, [session_record("s-1")])
+    for version in (1, 2):
+        for start in range(0, total, 1000):
+            batch = [task_record("s-1", f"t-{i}", retry_count=version) for i in range(start, start + 1000)]
+            write_buffer.add(TASKS, batch)
+            last.update({r["task_id"]: version for r in batch})
+    env = service_env(BUFFER_LOCK_TTL="3")
+
+    with CeleryWorker(env=env, log_path=tmp_path / "worker1.log") as worker:
+        flush_buffer.delay()
+        assert wait_for(lambda: Task.objects.count() > 2000, timeout=60, interval=0.02)
+        worker.kill()
+    stored_at_kill = Task.objects.count()
+
+    assert 0 < stored_at_kill < total, "the kill must land in the middle of the flush"
+    assert write_buffer.counts()[TASKS] >= total - stored_at_kill  # nothing left Redis uncommitted
+    # writes go on while no worker runs
+    for start in range(0, total, 4000):
+        batch = [task_record("s-1", f"t-{i}", retry_count=3) for i in range(start, start + 1000)]
+        write_buffer.add(TASKS, batch)
+        last.update({r["task_id"]: 3 for r in batch})
+
+    with CeleryWorker(env=env, log_path=tmp_path / "worker2.log"):
+        time.sleep(3.5)  # the dead worker's lock expires (BUFFER_LOCK_TTL=3)
+        flush_buffer.delay()
+        assert wait_for(lambda: write_buffer.counts()[TASKS] == 0, timeout=120, interval=0.2)
+
+    stored = dict(Task.objects.values_list("task_id", "retry_count"))
+    assert len(stored) == total  # zero lost
+    assert stored == last  # zero stale

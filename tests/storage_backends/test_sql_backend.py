@@ -1,0 +1,140 @@
+"""The SQL backend's upsert on the real database, with each known trap covered."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+
+from storage_backends import registry
+from storage_backends.base import PermanentWriteError
+from storage_backends.sql import MAX_BYTES_PER_STATEMENT, SQLBackend, _chunks
+from tests.factories import session_record, task_record
+from translation.models import Session, Task
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SESSIONS, TASKS = "translation_sessions", "translation_tasks"
+T0 = dt.datetime(2025, 9, 30, 10, 0, tzinfo=dt.UTC)
+on_mysql = pytest.mark.skipif(connection.vendor != "mysql", reason="MySQL/MariaDB behaviour")
+
+
+def stamped(record: dict, created: dt.datetime, updated: dt.datetime | None = None) -> dict:
+    return {**record, "created_at": created, "updated_at": updated or created}
+
+
+def test_registry_routes_both_collections_to_the_sql_backend():
+    assert isinstance(registry.backend(SESSIONS), SQLBackend)
+    assert isinstance(registry.backend(TASKS), SQLBackend)
+
+
+def test_registry_names_the_setting_when_a_backend_path_is_wrong(settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    settings.STORAGE_BACKENDS = {SESSIONS: "no.such.Backend"}
+    registry._instance.cache_clear()
+
+    with pytest.raises(ImproperlyConfigured, match="STORAGE_BACKENDS"):
+        registry.backend(SESSIONS)
+    with pytest.raises(ImproperlyConfigured, match="STORAGE_BACKENDS"):
+        registry.backend(TASKS)
+    registry._instance.cache_clear()
+
+
+@on_mysql
+def test_mariadb_cannot_name_a_conflict_target_and_the_upsert_still_works():
+    assert connection.features.supports_update_conflicts_with_target is False
+    backend = SQLBackend()
+
+    backend.write(SESSIONS, [stamped(session_record("s-1", filename="a"), T0)])
+    backend.write(SESSIONS, [stamped(session_record("s-1", filename="b"), T0)])
+
+    assert Session.objects.get(session_id="s-1").filename == "b"
+
+
+def test_an_update_keeps_created_at_of_the_first_write_and_sets_updated_at():
+    backend = SQLBackend()
+    later = T0 + dt.timedelta(hours=1)
+    backend.write(SESSIONS, [stamped(session_record("s-1"), T0)])
+
+    backend.write(SESSIONS, [stamped(session_record("s-1", status="completed"), later)])
+
+    stored = Session.objects.get(session_id="s-1")
+    assert (stored.created_at, stored.updated_at, stored.status) == (T0, later, "completed")
+
+
+def test_duplicate_ids_in_one_write_keep_the_last():
+    backend = SQLBackend()
+    records = [stamped(session_record("s-1", filename=f"{i}.xlsx"), T0) for i in range(3)]
+
+    assert backend.write(SESSIONS, records) == 1
+
+    assert Session.objects.get(session_id="s-1").filename == "2.xlsx"
+
+
+def test_the_tables_keep_no_unique_key_besides_the_primary_key():
+    for table in ("translation_sessions", "translation_tasks"):
+        with connection.cursor() as cursor:
+            constraints = connection.introspection.get_constraints(cursor, table)
+        unique = [c["columns"] for c in constraints.values() if c["unique"] and not c["primary_key"]]
+        assert unique == [], f"{table} has unique keys {unique}: ON DUPLICATE KEY UPDATE would fire on them"
+
+
+def test_statements_are_bounded_by_bytes_as_well_as_rows():
+    sizes = [1_500_000] * 10 + [100] * 2500
+    records = [{}] * len(sizes)
+
+    chunks = list(_chunks(records, sizes))
+
+    offsets = 0
+    for chunk in chunks:
+        part = sizes[offsets : offsets + len(chunk)]
+        offsets += len(chunk)
+        assert sum(part) <= MAX_BYTES_PER_STATEMENT or len(part) == 1
+        assert len(part) <= 1000
+    assert offsets == len(sizes)
+
+
+@on_mysql
+@pytest.mark.slow
+def test_records_far_larger_than_max_allowed_packet_in_total_are_written():
+    backend = SQLBackend()
+    backend.write(SESSIONS, [stamped(session_record("s-1"), T0)])
+    text = "翻" * 100_000  # 300 KB in utf8mb4, times three fields
+    records = [
+        stamped(task_record("s-1", f"t-{i}", source_text=text, target_text=text, context=text), T0)
+        for i in range(120)
+    ]
+    sizes = [len(text.encode()) * 3 + 500] * len(records)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT @@max_allowed_packet")
+        packet = cursor.fetchone()[0]
+    assert sum(sizes) > packet  # one statement would fail with error 2006
+
+    assert backend.write(TASKS, records, sizes=sizes) == 120
+
+    assert Task.objects.count() == 120
+    assert len(Task.objects.get(task_id="t-7").context) == 100_000
+
+
+@on_mysql
+def test_a_row_the_database_refuses_raises_permanent_write_error_and_writes_nothing():
+    backend = SQLBackend()
+    records = [stamped(session_record("ok"), T0), stamped(session_record("bad", total_tasks=-5), T0)]
+
+    with pytest.raises(PermanentWriteError):
+        backend.write(SESSIONS, records)
+
+    assert not Session.objects.exists()
+
+
+def test_existing_ids_and_delete():
+    backend = SQLBackend()
+    backend.write(SESSIONS, [stamped(session_record(f"s-{i}"), T0) for i in range(3)])
+
+    assert backend.existing_ids(SESSIONS, ["s-0", "s-2", "s-9"]) == {"s-0", "s-2"}
+    assert backend.delete(SESSIONS, ["s-0", "s-9"]) == 1
+    assert backend.read(SESSIONS, "s-0") is None
+    assert backend.read(SESSIONS, "s-1")["session_id"] == "s-1"
+    assert [r["session_id"] for r in backend.query(SESSIONS, order_by=["session_id"])] == ["s-1", "s-2"]
+    assert backend.health_check() is True
