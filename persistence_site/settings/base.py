@@ -157,6 +157,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Durable, fast, batched persistence for translation sessions and tasks.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # 3.1: the write endpoints' request bodies come from pydantic, whose JSON Schema uses 3.1 forms.
+    "OAS_VERSION": "3.1.0",
 }
 
 # --- Logging -----------------------------------------------------------------------------------
