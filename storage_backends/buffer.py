@@ -16,7 +16,7 @@ session of a task under ``session_id``). Records coming out are *model-ready*: d
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -29,15 +29,27 @@ COLLECTIONS = (SESSIONS, TASKS)
 ITEM_TYPE = {SESSIONS: "session", TASKS: "task"}
 
 
+class SessionsNotBuffered(Exception):
+    """Some sessions that ``add(require_sessions=...)`` needed are not in the buffer."""
+
+    def __init__(self, session_ids: set[str]) -> None:
+        super().__init__(f"sessions not buffered: {sorted(session_ids)}")
+        self.session_ids = session_ids
+
+
 class WriteBuffer:
     """Interface of a write buffer; ``RedisWriteBuffer`` and ``InMemoryWriteBuffer`` implement it."""
 
     # --- writes ----------------------------------------------------------------------
-    def add(self, collection: str, records: list[dict[str, Any]]) -> None:
+    def add(
+        self, collection: str, records: list[dict[str, Any]], *, require_sessions: Collection[str] = ()
+    ) -> None:
         """Buffer ``records`` atomically (all or none), stamping their acceptance time.
 
-        Raises ``BufferFull`` above ``BUFFER_CAPACITY`` and ``ServiceUnavailable`` when the
-        buffer store cannot be reached; in both cases nothing was buffered.
+        ``require_sessions``: session ids that must be buffered for the records to be taken, checked
+        in the same atomic step (raises ``SessionsNotBuffered`` naming the others; the caller then
+        looks in the database). Raises ``BufferFull`` above ``BUFFER_CAPACITY`` and
+        ``ServiceUnavailable`` when the buffer store cannot be reached. Nothing is buffered then.
         """
         raise NotImplementedError
 

@@ -17,13 +17,13 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
 from django.conf import settings
 
 from persistence_site.errors import BufferFull
-from storage_backends.buffer import COLLECTIONS, SESSIONS, TASKS, WriteBuffer
+from storage_backends.buffer import COLLECTIONS, SESSIONS, TASKS, SessionsNotBuffered, WriteBuffer
 from storage_backends.records import ID_FIELDS, BufferedRecord, datetime_to_us, decode, encode
 
 logger = logging.getLogger(__name__)
@@ -56,10 +56,15 @@ class InMemoryWriteBuffer(WriteBuffer):
         self._thread: threading.Thread | None = None
 
     # --- writes --------------------------------------------------------------------------
-    def add(self, collection: str, records: list[dict[str, Any]]) -> None:
+    def add(
+        self, collection: str, records: list[dict[str, Any]], *, require_sessions: Collection[str] = ()
+    ) -> None:
         id_field = ID_FIELDS[collection]
         encoded = [(r[id_field], encode(r), r.get("session_id", "")) for r in records]
         with self._mutex:
+            missing = {sid for sid in require_sessions if sid not in self._data[SESSIONS]}
+            if missing:
+                raise SessionsNotBuffered(missing)
             size = sum(len(d) for d in self._data.values())
             if size + len(records) > settings.BUFFER_CAPACITY:
                 raise BufferFull(f"The write buffer holds {size} records; retry after it drains.")

@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import redis
 from django.conf import settings
 
 from persistence_site.errors import BufferFull, ServiceUnavailable
-from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer
+from storage_backends.buffer import SESSIONS, TASKS, SessionsNotBuffered, WriteBuffer
 from storage_backends.records import ID_FIELDS, BufferedRecord, decode, encode
 
 logger = logging.getLogger(__name__)
@@ -33,19 +34,30 @@ logger = logging.getLogger(__name__)
 # A size trigger enqueues at most one flush per window however many batches cross the threshold.
 FLUSH_DEBOUNCE_SECONDS = 2
 
+# ARGV: capacity, is_tasks, set prefix, flush size, debounce seconds, count of required sessions,
+# the required session ids, then (id, json, session id) per record.
+# Returns {-1, size} when full, {-2, missing session ids...} when a required session is not
+# buffered (nothing written), else {now_us, size, 1 if this call should enqueue a flush}.
 _ADD = """
 local cap = tonumber(ARGV[1])
 local is_tasks = ARGV[2] == '1'
 local set_prefix = ARGV[3]
-local n = (#ARGV - 3) / 3
+local nreq = tonumber(ARGV[6])
+local missing = {-2}
+for i = 7, 6 + nreq do
+  if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 0 then table.insert(missing, ARGV[i]) end
+end
+if #missing > 1 then return missing end
+local first = 7 + nreq
+local n = (#ARGV - first + 1) / 3
 local size = redis.call('HLEN', KEYS[2]) + redis.call('HLEN', KEYS[3])
 if size + n > cap then return {-1, size} end
 local t = redis.call('TIME')
 local now = t[1] .. string.format('%06d', tonumber(t[2]))
 local seq = redis.call('INCRBY', KEYS[4], n) - n
 for i = 0, n - 1 do
-  local id = ARGV[4 + i * 3]
-  local sid = ARGV[6 + i * 3]
+  local id = ARGV[first + i * 3]
+  local sid = ARGV[first + 2 + i * 3]
   seq = seq + 1
   local created = now
   local old = redis.call('HGET', KEYS[1], id)
@@ -54,7 +66,7 @@ for i = 0, n - 1 do
     local b = string.find(old, '|', a + 1, true)
     created = string.sub(old, a + 1, b - 1)
   end
-  redis.call('HSET', KEYS[1], id, string.format('%d', seq) .. '|' .. created .. '|' .. now .. '|' .. ARGV[5 + i * 3])
+  redis.call('HSET', KEYS[1], id, string.format('%d', seq) .. '|' .. created .. '|' .. now .. '|' .. ARGV[first + 1 + i * 3])
   if is_tasks then
     local old_sid = redis.call('HGET', KEYS[5], id)
     if old_sid and old_sid ~= sid then redis.call('SREM', set_prefix .. old_sid, id) end
@@ -62,7 +74,9 @@ for i = 0, n - 1 do
     redis.call('SADD', set_prefix .. sid, id)
   end
 end
-return {now, size + n}
+local enqueue = 0
+if size + n >= tonumber(ARGV[4]) and redis.call('SET', KEYS[6], 1, 'NX', 'EX', ARGV[5]) then enqueue = 1 end
+return {now, size + n, enqueue}
 """
 
 _REMOVE_FLUSHED = """
@@ -111,6 +125,18 @@ def _parse(record_id: bytes | str, value: bytes) -> BufferedRecord:
     )
 
 
+def _publish_flush() -> None:
+    try:
+        from storage_backends.tasks import flush_buffer
+
+        flush_buffer.delay()
+    except Exception:  # the records are safe in Redis; the periodic flush will take them
+        logger.warning("could not enqueue a size-triggered flush", exc_info=True)
+
+
+_ENQUEUER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flush-enqueue")
+
+
 class _RedisFlushLock:
     def __init__(self, lock: redis.lock.Lock) -> None:
         self._lock = lock
@@ -147,10 +173,20 @@ class RedisWriteBuffer(WriteBuffer):
         return self._key("by_session:")
 
     # --- writes --------------------------------------------------------------------------
-    def add(self, collection: str, records: list[dict[str, Any]]) -> None:
+    def add(
+        self, collection: str, records: list[dict[str, Any]], *, require_sessions: Collection[str] = ()
+    ) -> None:
         id_field = ID_FIELDS[collection]
         is_tasks = collection == TASKS
-        args: list[Any] = [settings.BUFFER_CAPACITY, "1" if is_tasks else "0", self._set_prefix]
+        args: list[Any] = [
+            settings.BUFFER_CAPACITY,
+            "1" if is_tasks else "0",
+            self._set_prefix,
+            settings.BUFFER_FLUSH_SIZE,
+            FLUSH_DEBOUNCE_SECONDS,
+            len(require_sessions),
+            *require_sessions,
+        ]
         for record in records:
             args += [record[id_field], encode(record), record["session_id"] if is_tasks else ""]
         keys = [
@@ -159,9 +195,10 @@ class RedisWriteBuffer(WriteBuffer):
             self._key(TASKS),
             self._key("seq"),
             self._key("task_session"),
+            self._key("flush_requested"),
         ]
         try:
-            status, size = self._add(keys=keys, args=args)
+            reply = self._add(keys=keys, args=args)
         except redis.RedisError as exc:
             logger.error(
                 "buffer store unreachable on add", extra={"collection": collection, "error": str(exc)}
@@ -169,13 +206,16 @@ class RedisWriteBuffer(WriteBuffer):
             raise ServiceUnavailable(
                 "The buffer store (Redis) is unreachable; nothing from this request was accepted. Retry later."
             ) from exc
-        if int(status) == -1:
+        status = int(reply[0])
+        if status == -2:
+            raise SessionsNotBuffered({sid.decode() for sid in reply[1:]})
+        if status == -1:
             raise BufferFull(
-                f"The write buffer holds {int(size)} records (capacity {settings.BUFFER_CAPACITY}); "
+                f"The write buffer holds {int(reply[1])} records (capacity {settings.BUFFER_CAPACITY}); "
                 "retry after it drains."
             )
-        if int(size) >= settings.BUFFER_FLUSH_SIZE:
-            self.request_flush()
+        if int(reply[2]):
+            self._enqueue_flush()
 
     def purge_session(self, session_id: str) -> int:
         keys = [
@@ -248,13 +288,16 @@ class RedisWriteBuffer(WriteBuffer):
 
     def request_flush(self) -> None:
         try:
-            if not self.redis.set(self._key("flush_requested"), 1, nx=True, ex=FLUSH_DEBOUNCE_SECONDS):
-                return
-            from storage_backends.tasks import flush_buffer
+            if self.redis.set(self._key("flush_requested"), 1, nx=True, ex=FLUSH_DEBOUNCE_SECONDS):
+                self._enqueue_flush()
+        except redis.RedisError:
+            logger.warning("could not request a flush", exc_info=True)
 
-            flush_buffer.delay()
-        except Exception:  # the records are safe in Redis; the periodic flush will take them
-            logger.warning("could not enqueue a size-triggered flush", exc_info=True)
+    @staticmethod
+    def _enqueue_flush() -> None:
+        # Off the request's path: publishing to the broker costs a millisecond or more (tens when
+        # its connection is new), which would show in the p99 of the batch endpoints.
+        _ENQUEUER.submit(_publish_flush)
 
     # --- state ---------------------------------------------------------------------------
     def ping(self) -> bool:

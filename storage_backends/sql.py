@@ -15,21 +15,34 @@ Traps this module handles (each has a test on MariaDB):
   duplicates are removed first (the later record wins).
 - One statement must stay under ``max_allowed_packet`` (MariaDB's default 16 MiB; error 2006 when
   exceeded), so statements are bounded by bytes as well as rows.
+
+On MySQL/MariaDB the same upsert is sent through the driver's ``executemany`` instead of
+``bulk_create``: bench/ingest.py measured bulk_create's per-value preparation at about 100 us per
+task row in Python (18 fields through ``get_db_prep_save``), which capped the flush at ~6,600 rows/s
+against 40,000 rows/s for the raw statement. The fast path builds the identical statement once per
+collection and converts values the way Django does (aware datetimes to naive UTC, JSON to text).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import logging
+import operator
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
+import orjson
 from django.db import (
     DatabaseError,
     DataError,
     IntegrityError,
     NotSupportedError,
     connection,
+    models,
     transaction,
 )
 
@@ -82,6 +95,60 @@ def _chunks(
         yield records[start:]
 
 
+def _naive_utc(value: dt.datetime | None) -> str | None:
+    # Text, not a datetime: the driver escapes strings in C but formats datetimes in Python.
+    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ") if value is not None else None
+
+
+def _json_text(value: Any) -> str | None:
+    return orjson.dumps(value).decode() if value is not None else None
+
+
+def _decimal_text(value: Decimal | None) -> str | None:
+    return str(value) if value is not None else None
+
+
+@dataclass(frozen=True)
+class _UpsertPlan:
+    sql: str
+    values: Callable[[dict[str, Any]], tuple[Any, ...]]  # record -> column values in order
+    converters: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column index, Django-like conversion)
+
+    def row(self, record: dict[str, Any]) -> tuple[Any, ...] | list[Any]:
+        values = self.values(record)
+        if not self.converters:
+            return values
+        row = list(values)
+        for index, convert in self.converters:
+            row[index] = convert(row[index])
+        return row
+
+
+@functools.cache
+def _mysql_upsert_plan(collection: str) -> _UpsertPlan:
+    """The upsert statement of a collection and, per column, the value conversion Django would do."""
+    model = collection_model(collection)
+    fields = model._meta.concrete_fields
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    updates = ", ".join(
+        f"{qn(f.column)} = VALUES({qn(f.column)})"
+        for f in fields
+        if not f.primary_key and f.name != "created_at"
+    )
+    sql = f"INSERT INTO {qn(model._meta.db_table)} ({columns}) VALUES ({placeholders}) ON DUPLICATE KEY UPDATE {updates}"
+    converters: list[tuple[int, Callable[[Any], Any]]] = []
+    for index, f in enumerate(fields):
+        if isinstance(f, models.DateTimeField):
+            converters.append((index, _naive_utc))
+        elif isinstance(f, models.JSONField):
+            converters.append((index, _json_text))
+        elif isinstance(f, models.DecimalField):
+            converters.append((index, _decimal_text))
+    return _UpsertPlan(sql, operator.itemgetter(*(f.attname for f in fields)), tuple(converters))
+
+
 class SQLBackend(StorageBackend):
     name = "sql"
 
@@ -90,8 +157,8 @@ class SQLBackend(StorageBackend):
     ) -> int:
         """Upsert ``records`` in one transaction, in statements bounded by rows and bytes.
 
-        Cost: one INSERT ... ON DUPLICATE KEY UPDATE per <=1000 rows / <=4 MiB; memory is the model
-        instances of the batch (about 2 KB each plus their text).
+        Cost: one INSERT ... ON DUPLICATE KEY UPDATE per <=1000 rows / <=4 MiB; memory is one row
+        tuple (or model instance, on the ORM path) per record plus its text.
         """
         if not records:
             return 0
@@ -103,19 +170,13 @@ class SQLBackend(StorageBackend):
             keep = sorted(latest.values())
             records = [records[i] for i in keep]
             sizes = [sizes[i] for i in keep] if sizes is not None else None
-        fields = [f.attname for f in model._meta.concrete_fields]
-        update_fields = [
-            f.name for f in model._meta.concrete_fields if not f.primary_key and f.name != "created_at"
-        ]
-        options: dict[str, Any] = {"update_conflicts": True, "update_fields": update_fields}
-        if connection.features.supports_update_conflicts_with_target:
-            options["unique_fields"] = [model._meta.pk.name]
         started = time.perf_counter()
         try:
             with transaction.atomic():
-                for chunk in _chunks(records, sizes):
-                    objs = [model(**{name: record.get(name) for name in fields}) for record in chunk]
-                    model.objects.bulk_create(objs, **options)
+                if connection.vendor == "mysql" and self.mysql_fast_path:
+                    self._upsert_mysql(collection, records, sizes)
+                else:
+                    self._upsert_orm(model, records, sizes)
         except NotSupportedError:
             raise  # a programming error, never a data problem: let it surface
         except DatabaseError as exc:
@@ -134,6 +195,36 @@ class SQLBackend(StorageBackend):
             },
         )
         return len(records)
+
+    #: Off only in tests that check both paths give the same rows.
+    mysql_fast_path = True
+
+    @staticmethod
+    def _upsert_orm(
+        model: type[models.Model], records: Sequence[dict[str, Any]], sizes: Sequence[int] | None
+    ) -> None:
+        fields = [f.attname for f in model._meta.concrete_fields]
+        update_fields = [
+            f.name for f in model._meta.concrete_fields if not f.primary_key and f.name != "created_at"
+        ]
+        options: dict[str, Any] = {"update_conflicts": True, "update_fields": update_fields}
+        if connection.features.supports_update_conflicts_with_target:
+            options["unique_fields"] = [model._meta.pk.name]
+        for chunk in _chunks(records, sizes):
+            objs = [model(**{name: record.get(name) for name in fields}) for record in chunk]
+            model.objects.bulk_create(objs, **options)
+
+    @staticmethod
+    def _upsert_mysql(
+        collection: str, records: Sequence[dict[str, Any]], sizes: Sequence[int] | None
+    ) -> None:
+        plan = _mysql_upsert_plan(collection)
+        with connection.cursor() as cursor:
+            driver_cursor = cursor.cursor.cursor
+            # mysqlclient joins the rows into multi-row statements of at most this many bytes.
+            driver_cursor.max_stmt_length = MAX_BYTES_PER_STATEMENT
+            for chunk in _chunks(records, sizes):
+                cursor.executemany(plan.sql, [plan.row(record) for record in chunk])
 
     def read(self, collection: str, record_id: str) -> dict[str, Any] | None:
         model = collection_model(collection)

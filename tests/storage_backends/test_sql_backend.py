@@ -138,3 +138,29 @@ def test_existing_ids_and_delete():
     assert backend.read(SESSIONS, "s-1")["session_id"] == "s-1"
     assert [r["session_id"] for r in backend.query(SESSIONS, order_by=["session_id"])] == ["s-1", "s-2"]
     assert backend.health_check() is True
+
+
+@on_mysql
+def test_the_mysql_fast_path_stores_exactly_what_bulk_create_stores(monkeypatch):
+    backend = SQLBackend()
+    backend.write(SESSIONS, [stamped(session_record("s-1", game_info={"k": ["ü", 1.5, None]}), T0)])
+    task = {
+        **task_record("s-1", "t-x", confidence=0.1235, retry_count=3, duration_ms=12, target_text="Ziel 🎯"),
+        "start_time": dt.datetime(2025, 9, 30, 12, 0, 1, 123456, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+        "end_time": None,
+    }
+    from decimal import Decimal
+
+    task["confidence"] = Decimal("0.1235")
+    later = T0 + dt.timedelta(minutes=5)
+
+    backend.write(TASKS, [stamped(task, T0, later)])
+    fast = Task.objects.filter(task_id="t-x").values().get()
+    Task.objects.all().delete()
+    monkeypatch.setattr(SQLBackend, "mysql_fast_path", False)
+    backend.write(TASKS, [stamped(task, T0, later)])
+    orm = Task.objects.filter(task_id="t-x").values().get()
+
+    assert fast == orm
+    assert fast["start_time"] == dt.datetime(2025, 9, 30, 10, 0, 1, 123456, tzinfo=dt.UTC)
+    assert Session.objects.get().game_info == {"k": ["ü", 1.5, None]}

@@ -10,7 +10,7 @@ from typing import Any
 
 from persistence_site.errors import FlushFailed, ServiceUnavailable, SessionNotFound
 from storage_backends import registry
-from storage_backends.buffer import SESSIONS, TASKS, get_write_buffer
+from storage_backends.buffer import SESSIONS, TASKS, SessionsNotBuffered, get_write_buffer
 from storage_backends.flush import FlushResult, flush_all
 
 #: The flush endpoint answers within this many seconds (API.md §2).
@@ -29,10 +29,13 @@ def task_batch_upsert(*, records: list[dict[str, Any]]) -> int:
     A session exists when it is stored or still buffered. Raises ``SessionNotFound`` listing the
     offending indexes; nothing is buffered then.
     """
-    session_ids = {record["session_id"] for record in records}
-    missing = session_ids - set(get_write_buffer().get_many(SESSIONS, session_ids))
-    if missing:
-        missing -= registry.backend(SESSIONS).existing_ids(SESSIONS, missing)
+    buffer = get_write_buffer()
+    try:
+        # The common case, a job streaming tasks of a session still buffered, takes one round trip.
+        buffer.add(TASKS, records, require_sessions={record["session_id"] for record in records})
+        return len(records)
+    except SessionsNotBuffered as exc:
+        missing = exc.session_ids - registry.backend(SESSIONS).existing_ids(SESSIONS, exc.session_ids)
     if missing:
         raise SessionNotFound(
             f"{len(missing)} session(s) named by tasks do not exist; nothing was accepted.",
@@ -42,7 +45,7 @@ def task_batch_upsert(*, records: list[dict[str, Any]]) -> int:
                 if record["session_id"] in missing
             ],
         )
-    get_write_buffer().add(TASKS, records)
+    buffer.add(TASKS, records)
     return len(records)
 
 
