@@ -10,6 +10,7 @@ ones. Everything listens on 127.0.0.1 only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -201,9 +202,7 @@ class Stack:
     def __exit__(self, *exc: object) -> None:
         for part in (self.worker, self.web):
             if part is not None:
-                try:
+                with contextlib.suppress(Exception):  # already dead after a fault
                     part.__exit__(None, None, None)
-                except Exception:  # already dead after a fault
-                    pass
         self.redis.kill()
         self.mariadb.stop()

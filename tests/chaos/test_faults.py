@@ -21,6 +21,8 @@ from tests.processes import child_pids
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration, pytest.mark.slow]
 LOAD_SECONDS = 4
+#: One line per fault, printed at the end of the run by tests/chaos/conftest.py.
+FIGURES: list[str] = []
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +52,8 @@ def _settle_and_verify(stack: Stack, ledger: Ledger, fault: str, **verify_args) 
         figures["dead_letters"] = cursor.fetchone()[0]
     finally:
         conn.close()
-    print(
-        f"\nfault={fault} accepted={figures['accepted']} stored={figures['stored']} lost={figures['lost']} "
+    FIGURES.append(
+        f"fault={fault} accepted={figures['accepted']} stored={figures['stored']} lost={figures['lost']} "
         f"stale={figures['stale']} (requests ok={figures['requests_ok']} failed={figures['requests_failed']}, "
         f"dead_letters={figures['dead_letters']})"
     )
