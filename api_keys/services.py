@@ -1,7 +1,7 @@
 """Creating and revoking API keys, and the development key of the embedded quick start.
 
-    api_key, secret = api_key_create(name="backend-v2", scopes="read,write")
-    api_key_revoke(prefix=api_key.prefix)
+api_key, secret = api_key_create(name="backend-v2", scopes="read,write")
+api_key_revoke(prefix=api_key.prefix)
 """
 
 from __future__ import annotations

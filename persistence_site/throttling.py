@@ -43,7 +43,9 @@ class FixedWindowRateThrottle(SimpleRateThrottle):
         try:
             rate = api_settings.DEFAULT_THROTTLE_RATES[self.scope]
         except KeyError:
-            raise ImproperlyConfigured(f"REST_FRAMEWORK['DEFAULT_THROTTLE_RATES'] has no {self.scope!r}") from None
+            raise ImproperlyConfigured(
+                f"REST_FRAMEWORK['DEFAULT_THROTTLE_RATES'] has no {self.scope!r}"
+            ) from None
         return None if rate is None or str(rate).strip().lower() in OFF else rate
 
     def allow_request(self, request: Request, view: Any) -> bool:

@@ -1,6 +1,6 @@
 """Reads for the system endpoints: the effective, non-secret configuration.
 
-    effective_config()["buffer"]["flush_size"]   # -> 1000
+effective_config()["buffer"]["flush_size"]   # -> 1000
 """
 
 from __future__ import annotations

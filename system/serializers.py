@@ -17,7 +17,9 @@ class BufferConfigOut(serializers.Serializer):
     url = serializers.CharField(allow_null=True, help_text="The buffer store's URL, password masked.")
     flush_size = serializers.IntegerField(help_text="Buffered records that trigger a flush.")
     flush_interval_seconds = serializers.IntegerField()
-    capacity = serializers.IntegerField(help_text="Above this many buffered records writes get 503 BUFFER_FULL.")
+    capacity = serializers.IntegerField(
+        help_text="Above this many buffered records writes get 503 BUFFER_FULL."
+    )
     lock_ttl_seconds = serializers.IntegerField(allow_null=True)
 
 

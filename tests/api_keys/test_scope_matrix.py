@@ -33,7 +33,12 @@ CONTRACT: list[tuple[str, str, str]] = [
     ("GET", "/api/v1/system/config", "admin"),
 ]
 KEY_KINDS = ["read", "write", "read,write", "admin"]
-ALLOWS = {"read": {"read"}, "write": {"write"}, "read,write": {"read", "write"}, "admin": {"read", "write", "admin"}}
+ALLOWS = {
+    "read": {"read"},
+    "write": {"write"},
+    "read,write": {"read", "write"},
+    "admin": {"read", "write", "admin"},
+}
 
 
 def _template(path: str) -> str:

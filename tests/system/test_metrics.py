@@ -46,7 +46,10 @@ def test_every_named_metric_is_exposed(client, write_buffer, name, labels):
 def test_buffer_size_is_exposed_per_type_at_zero_when_empty(client, write_buffer):
     samples = _samples(client.get(URL).content.decode())
 
-    assert {s.labels["type"]: s.value for s in samples["persistence_buffer_size"]} == {"session": 0, "task": 0}
+    assert {s.labels["type"]: s.value for s in samples["persistence_buffer_size"]} == {
+        "session": 0,
+        "task": 0,
+    }
 
 
 def test_data_loss_is_zero(client, write_buffer):
@@ -58,7 +61,11 @@ def test_data_loss_is_zero(client, write_buffer):
 def test_storage_series_of_the_configured_backend_exist_before_any_operation(client, write_buffer):
     samples = _samples(client.get(URL).content.decode())
 
-    operations = {s.labels["operation"] for s in samples["persistence_storage_errors_total"] if s.labels["backend"] == "sql"}
+    operations = {
+        s.labels["operation"]
+        for s in samples["persistence_storage_errors_total"]
+        if s.labels["backend"] == "sql"
+    }
     assert operations >= {"write", "read", "query", "delete"}
 
 
@@ -77,7 +84,10 @@ def test_request_counts_per_endpoint_are_exposed(client, write_buffer):
 
     samples = _samples(client.get(URL).content.decode())
 
-    assert _value(samples, "django_http_requests_total_by_view_transport_method_total", view="system:config") >= 1
+    assert (
+        _value(samples, "django_http_requests_total_by_view_transport_method_total", view="system:config")
+        >= 1
+    )
     assert "django_http_requests_latency_seconds_by_view_method_bucket" in samples
 
 

@@ -126,16 +126,18 @@ def test_a_restart_starts_from_a_wiped_directory(metrics_dir, write_buffer):
 
 def test_flushes_by_a_celery_worker_show_in_the_web_scrape(metrics_dir, write_buffer, tmp_path):
     env = service_env(PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
-    with GunicornServer(env=env, workers=2) as server:
-        # the worker starts after gunicorn, which wipes the shared directory when it starts
-        with CeleryWorker(env=env, log_path=tmp_path / "worker.log"):
-            write_buffer.add("translation_sessions", [session_record("cm-1")])
-            write_buffer.add("translation_tasks", [task_record("cm-1", f"cmt-{i}") for i in range(5)])
-            before = _scrape(server.url)
+    # the worker starts after gunicorn, which wipes the shared directory when it starts
+    with (
+        GunicornServer(env=env, workers=2) as server,
+        CeleryWorker(env=env, log_path=tmp_path / "worker.log"),
+    ):
+        write_buffer.add("translation_sessions", [session_record("cm-1")])
+        write_buffer.add("translation_tasks", [task_record("cm-1", f"cmt-{i}") for i in range(5)])
+        before = _scrape(server.url)
 
-            flush_buffer.delay()
-            assert _wait_for(lambda: sum(write_buffer.counts().values()) == 0, timeout=30)
-            after = _scrape(server.url)
+        flush_buffer.delay()
+        assert _wait_for(lambda: sum(write_buffer.counts().values()) == 0, timeout=30)
+        after = _scrape(server.url)
 
     assert _value(before, "persistence_buffer_size", type="task") == 5
     assert _value(after, "persistence_buffer_size", type="task") == 0

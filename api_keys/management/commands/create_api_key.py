@@ -35,7 +35,9 @@ class Command(BaseCommand):
             raise CommandError("--expires-days must be at least 1.")
         expiry = dt.datetime.now(dt.UTC) + dt.timedelta(days=days) if days else None
         try:
-            api_key, secret = api_key_create(name=options["name"], scopes=options["scopes"], expiry_date=expiry)
+            api_key, secret = api_key_create(
+                name=options["name"], scopes=options["scopes"], expiry_date=expiry
+            )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
         if options["quiet"]:
