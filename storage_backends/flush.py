@@ -23,8 +23,10 @@ one per split when a chunk holds bad records (about 2*log2(chunk) for one bad re
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,6 +98,28 @@ def flush_all(
     if result.complete and not result.skipped:
         buffer.mark_flushed()
     return result
+
+
+@contextlib.contextmanager
+def flush_paused(buffer: WriteBuffer | None = None, *, wait: float = 10) -> Iterator[WriteBuffer]:
+    """Hold every collection's flush lock (sessions, then tasks: the flushers' order, so no deadlock).
+
+    For operations that must not interleave with a flush, such as deleting a session: a flush that
+    had already read the session's records could otherwise write them back after the delete.
+    Raises ``FlushFailed`` if a running flush keeps a lock for more than ``wait`` seconds.
+    """
+    buffer = buffer or get_write_buffer()
+    held = []
+    try:
+        for collection in COLLECTIONS:
+            lock = buffer.flush_lock(collection, wait)
+            if lock is None:
+                raise FlushFailed(f"A flush of {collection} held its lock for more than {wait:.0f} s; retry.")
+            held.append(lock)
+        yield buffer
+    finally:
+        for lock in reversed(held):
+            lock.release()
 
 
 def _flush_collection(

@@ -2,13 +2,16 @@
 
 Layout (every key carries the ``{buffer}`` hash tag, so the scripts also run on Redis Cluster):
 
-- ``<prefix>:<collection>``: hash id -> ``"<seq>|<created_us>|<updated_us>|<json>"``
-- ``<prefix>:task_session``: hash task id -> its session id; ``<prefix>:by_session:<sid>``: set of
-  the session's buffered task ids (restore and purge read a session's tasks without a scan)
+- ``<prefix>:<collection>``: hash id -> ``"<seq>|<created_us>|<updated_us>|<n>|<session id><json>"``
+  where ``<n>`` is the byte length of the session id that follows (0 for sessions); a session id
+  may contain any character, so it is length-prefixed rather than delimited.
+- ``<prefix>:by_session:<sid>``: set of the session's buffered task ids (restore and purge read a
+  session's tasks without scanning the hash)
 - ``<prefix>:seq``: the write counter; ``<prefix>:last_flush``; ``<prefix>:lock:<collection>``
 
 Each change is one Lua script, so a batch is buffered entirely or not at all, and acceptance times
-come from the Redis server's clock (one clock for all web instances).
+come from the Redis server's clock (one clock for all web instances). Scripts block Redis while they
+run, so the flusher removes records in slices of ``REMOVE_SLICE``.
 
     buffer = RedisWriteBuffer("redis://127.0.0.1:6379/0")
     buffer.add("translation_sessions", [{"session_id": "s-1", ...}])
@@ -34,11 +37,25 @@ logger = logging.getLogger(__name__)
 # A size trigger enqueues at most one flush per window however many batches cross the threshold.
 FLUSH_DEBOUNCE_SECONDS = 2
 
+# The header of a stored value: returns created_us, session id, and the index where the JSON starts.
+_PARSE = """
+local function parse(v)
+  local a = string.find(v, '|', 1, true)
+  local b = string.find(v, '|', a + 1, true)
+  local c = string.find(v, '|', b + 1, true)
+  local d = string.find(v, '|', c + 1, true)
+  local n = tonumber(string.sub(v, c + 1, d - 1))
+  return string.sub(v, a + 1, b - 1), string.sub(v, d + 1, d + n)
+end
+"""
+
 # ARGV: capacity, is_tasks, set prefix, flush size, debounce seconds, count of required sessions,
 # the required session ids, then (id, json, session id) per record.
 # Returns {-1, size} when full, {-2, missing session ids...} when a required session is not
 # buffered (nothing written), else {now_us, size, 1 if this call should enqueue a flush}.
-_ADD = """
+_ADD = (
+    _PARSE
+    + """
 local cap = tonumber(ARGV[1])
 local is_tasks = ARGV[2] == '1'
 local set_prefix = ARGV[3]
@@ -62,26 +79,26 @@ for i = 0, n - 1 do
   local created = now
   local old = redis.call('HGET', KEYS[1], id)
   if old then
-    local a = string.find(old, '|', 1, true)
-    local b = string.find(old, '|', a + 1, true)
-    created = string.sub(old, a + 1, b - 1)
+    local old_sid
+    created, old_sid = parse(old)
+    if is_tasks and old_sid ~= sid then redis.call('SREM', set_prefix .. old_sid, id) end
   end
-  redis.call('HSET', KEYS[1], id, string.format('%d', seq) .. '|' .. created .. '|' .. now .. '|' .. ARGV[first + 1 + i * 3])
-  if is_tasks then
-    local old_sid = redis.call('HGET', KEYS[5], id)
-    if old_sid and old_sid ~= sid then redis.call('SREM', set_prefix .. old_sid, id) end
-    redis.call('HSET', KEYS[5], id, sid)
-    redis.call('SADD', set_prefix .. sid, id)
-  end
+  redis.call('HSET', KEYS[1], id,
+    string.format('%d', seq) .. '|' .. created .. '|' .. now .. '|' .. #sid .. '|' .. sid .. ARGV[first + 1 + i * 3])
+  if is_tasks then redis.call('SADD', set_prefix .. sid, id) end
 end
 local enqueue = 0
-if size + n >= tonumber(ARGV[4]) and redis.call('SET', KEYS[6], 1, 'NX', 'EX', ARGV[5]) then enqueue = 1 end
+if size + n >= tonumber(ARGV[4]) and redis.call('SET', KEYS[5], 1, 'NX', 'EX', ARGV[5]) then enqueue = 1 end
 return {now, size + n, enqueue}
 """
+)
 
-_REMOVE_FLUSHED = """
+# ARGV: is_tasks, set prefix, then (id, seq) pairs. Deletes each id only if its value is still
+# that seq (a newer write stays). Returns how many were deleted.
+_REMOVE_FLUSHED = (
+    _PARSE
+    + """
 local is_tasks = ARGV[1] == '1'
-local set_prefix = ARGV[2]
 local removed = 0
 for i = 3, #ARGV, 2 do
   local id = ARGV[i]
@@ -91,37 +108,36 @@ for i = 3, #ARGV, 2 do
     redis.call('HDEL', KEYS[1], id)
     removed = removed + 1
     if is_tasks then
-      local sid = redis.call('HGET', KEYS[2], id)
-      if sid then
-        redis.call('SREM', set_prefix .. sid, id)
-        redis.call('HDEL', KEYS[2], id)
-      end
+      local _, sid = parse(v)
+      redis.call('SREM', ARGV[2] .. sid, id)
     end
   end
 end
 return removed
 """
+)
 
 _PURGE_SESSION = """
 redis.call('HDEL', KEYS[1], ARGV[1])
-local ids = redis.call('SMEMBERS', KEYS[4])
-for _, id in ipairs(ids) do
-  redis.call('HDEL', KEYS[2], id)
-  redis.call('HDEL', KEYS[3], id)
-end
-redis.call('DEL', KEYS[4])
+local ids = redis.call('SMEMBERS', KEYS[3])
+for _, id in ipairs(ids) do redis.call('HDEL', KEYS[2], id) end
+redis.call('DEL', KEYS[3])
 return #ids
 """
 
+# Entries per compare-and-delete script: each call blocks Redis for well under a millisecond, so
+# batch writes arriving during a flush do not queue behind it.
+REMOVE_SLICE = 200
+
 
 def _parse(record_id: bytes | str, value: bytes) -> BufferedRecord:
-    seq, created, updated, data = value.split(b"|", 3)
+    seq, created, updated, sid_length, rest = value.split(b"|", 4)
     return BufferedRecord(
         record_id=record_id.decode() if isinstance(record_id, bytes) else record_id,
         seq=int(seq),
         created_us=int(created),
         updated_us=int(updated),
-        data=data,
+        data=rest[int(sid_length) :],
     )
 
 
@@ -194,7 +210,6 @@ class RedisWriteBuffer(WriteBuffer):
             self._key(SESSIONS),
             self._key(TASKS),
             self._key("seq"),
-            self._key("task_session"),
             self._key("flush_requested"),
         ]
         try:
@@ -221,7 +236,6 @@ class RedisWriteBuffer(WriteBuffer):
         keys = [
             self._key(SESSIONS),
             self._key(TASKS),
-            self._key("task_session"),
             self._set_prefix + session_id,
         ]
         try:
@@ -266,12 +280,14 @@ class RedisWriteBuffer(WriteBuffer):
             yield chunk
 
     def remove_flushed(self, collection: str, entries: list[BufferedRecord]) -> int:
-        if not entries:
-            return 0
-        args: list[Any] = ["1" if collection == TASKS else "0", self._set_prefix]
-        for entry in entries:
-            args += [entry.record_id, entry.seq]
-        return int(self._call(self._remove_flushed, [self._key(collection), self._key("task_session")], args))
+        prefix_args = ["1" if collection == TASKS else "0", self._set_prefix]
+        removed = 0
+        for start in range(0, len(entries), REMOVE_SLICE):
+            args: list[Any] = list(prefix_args)
+            for entry in entries[start : start + REMOVE_SLICE]:
+                args += [entry.record_id, entry.seq]
+            removed += int(self._call(self._remove_flushed, [self._key(collection)], args))
+        return removed
 
     def flush_lock(self, collection: str, wait: float) -> _RedisFlushLock | None:
         lock = self.redis.lock(

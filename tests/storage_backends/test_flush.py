@@ -247,3 +247,15 @@ def test_flush_records_the_time_of_the_last_successful_flush(write_buffer):
     flush_all(write_buffer)
 
     assert write_buffer.last_flush().endswith("Z")
+
+
+def test_flush_paused_keeps_flushers_out_until_released(write_buffer):
+    from storage_backends.flush import flush_paused
+
+    write_buffer.add(SESSIONS, [session_record("s-1")])
+    with flush_paused(write_buffer, wait=1):
+        result = flush_all(write_buffer, wait=0)
+        assert result.skipped == [SESSIONS, TASKS]
+        with pytest.raises(FlushFailed):
+            flush_all(write_buffer, wait=0.2)
+    assert flush_all(write_buffer).written[SESSIONS] == 1
