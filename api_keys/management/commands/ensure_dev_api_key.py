@@ -23,6 +23,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--path", type=Path, default=DEFAULT_PATH)
+        parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="Shown in the example.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:
@@ -37,4 +38,5 @@ class Command(BaseCommand):
         state = "Created the" if created else "The"
         self.stdout.write(f"{state} development API key (admin scope; kept in {path}):")
         self.stdout.write(secret)
-        self.stdout.write(f"  curl -H 'X-API-Key: {secret}' http://127.0.0.1:8000/api/v1/translation/stats")
+        base_url = options["base_url"].rstrip("/")
+        self.stdout.write(f"  curl -H 'X-API-Key: {secret}' {base_url}/api/v1/translation/stats")
