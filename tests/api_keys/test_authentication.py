@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pytest
 
@@ -104,3 +105,19 @@ def test_keys_are_stored_hashed(auth_enabled, make_api_key):
 
 def test_health_needs_no_key(client, auth_enabled):
     assert client.get("/health").status_code in (200, 503)
+
+
+def test_api_keys_never_reach_the_logs(client, auth_enabled, make_api_key, caplog):
+    from persistence_site.logging_setup import JsonFormatter
+
+    secret = make_api_key("read")
+    caplog.set_level(logging.DEBUG)
+
+    client.get(METRICS, headers={"X-API-Key": secret})  # 200
+    client.get(CONFIG, headers={"X-API-Key": secret})  # 403
+    client.get(CONFIG, headers={"X-API-Key": secret + "x"})  # 401
+
+    formatter = JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    lines = [formatter.format(record) for record in caplog.records]
+    assert any("/api/v1/system/config" in line for line in lines)  # the access log did write
+    assert not [line for line in lines if secret.partition(".")[2] in line]

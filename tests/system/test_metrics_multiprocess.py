@@ -124,6 +124,27 @@ def test_a_restart_starts_from_a_wiped_directory(metrics_dir, write_buffer):
     assert _value(samples, REQUESTS, view="system:config", method="GET") == 5
 
 
+def test_a_restart_keeps_the_values_of_processes_still_running(metrics_dir, write_buffer):
+    # given a directory holding a file of a process that is alive (this one stands in for a
+    # Celery worker sharing the directory) and the files of a gunicorn run that ended
+    env = service_env(PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+    with GunicornServer(env=env, workers=1) as server:
+        _traffic(server.url, 7)
+    (ended,) = metrics_dir.glob("counter_*.db")
+    live = metrics_dir / f"counter_{os.getpid()}.db"
+    ended.rename(live)
+    (metrics_dir / "counter_999999.db").write_bytes(live.read_bytes())  # a copy, of a dead pid
+
+    # when gunicorn starts again and serves 3 requests
+    with GunicornServer(env=env, workers=1) as server:
+        _traffic(server.url, 3)
+        samples = _scrape(server.url)
+
+    # then the live process's 7 still count, the dead one's copy does not
+    assert live.exists()
+    assert _value(samples, REQUESTS, view="system:config", method="GET") == 10
+
+
 def test_flushes_by_a_celery_worker_show_in_the_web_scrape(metrics_dir, write_buffer, tmp_path):
     env = service_env(PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
     # the worker starts after gunicorn, which wipes the shared directory when it starts
