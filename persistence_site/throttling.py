@@ -22,6 +22,8 @@ import logging
 import math
 from typing import Any
 
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
@@ -68,11 +70,21 @@ class FixedWindowRateThrottle(SimpleRateThrottle):
         """Add this request to the window's counter and return the new count."""
         # The key outlives its window by a second, so a window never restarts from zero early.
         timeout = self.duration + 1
-        self.cache.add(key, 0, timeout)
+        backend = caches["default"]
+        if isinstance(backend, RedisCache):
+            # One round trip instead of the cache API's three (SET NX, EXISTS, INCR). get_client
+            # is Django's RedisCacheClient method; the key is the cache's own (prefixed) form.
+            full_key = backend.make_and_validate_key(key)
+            pipe = backend._cache.get_client(full_key, write=True).pipeline(transaction=False)
+            pipe.set(full_key, 0, ex=timeout, nx=True)
+            pipe.incr(full_key)
+            return int(pipe.execute()[1])
+        # Other backends (local memory in the embedded mode): the portable cache API.
+        backend.add(key, 0, timeout)
         try:
-            return self.cache.incr(key)
+            return backend.incr(key)
         except ValueError:  # expired between add and incr: this request opens a new count
-            self.cache.add(key, 1, timeout)
+            backend.add(key, 1, timeout)
             return 1
 
     def wait(self) -> float:

@@ -93,6 +93,17 @@ def test_forwarded_for_names_the_client_behind_a_trusted_proxy(client, rates):
 
 
 @pytest.mark.django_db
+def test_limits_hold_with_the_local_memory_cache_of_the_embedded_mode(client, settings, rates):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    rates(client_ip="2/min")
+    address = next(_addresses)
+
+    statuses = [client.get(URL, REMOTE_ADDR=address).status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 429]
+
+
+@pytest.mark.django_db
 def test_requests_go_through_when_the_cache_is_down(client, settings, rates):
     settings.CACHES = {
         "default": {
