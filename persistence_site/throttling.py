@@ -4,7 +4,7 @@ or local memory in the embedded mode). Over the limit: 429 THROTTLED with ``Retr
     REST_FRAMEWORK = {
         "DEFAULT_THROTTLE_CLASSES": ["persistence_site.throttling.APIKeyRateThrottle",
                                      "persistence_site.throttling.ClientIPRateThrottle"],
-        "DEFAULT_THROTTLE_RATES": {"api_key": "6000/min", "client_ip": "12000/min"},
+        "DEFAULT_THROTTLE_RATES": {"api_key": "6000/min", "client_ip": "30000/min"},
     }
 
 Why not DRF's ``SimpleRateThrottle`` as it is: it keeps a list of every request time per client
