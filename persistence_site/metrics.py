@@ -5,6 +5,8 @@ the same host) prometheus_client's multiprocess mode is on: ``PROMETHEUS_MULTIPR
 directory where each process keeps its values in a memory-mapped file, and a scrape sums the
 files (persistence_site.gunicorn_conf sets it up). The buffer size describes shared state, so it
 is not kept per process at all: ``BufferSizeCollector`` asks the write buffer at scrape time.
+A new per-process ``Gauge`` needs a ``multiprocess_mode`` (e.g. "livesum"); state shared between
+processes belongs in a scrape-time collector like that one.
 
     from persistence_site import metrics
     metrics.FLUSH_TOTAL.labels(type="task").inc()

@@ -171,6 +171,9 @@ else:
 # local development only; production settings refuse it.
 API_AUTH_ENABLED = env.bool("API_AUTH_ENABLED", default=True)
 API_KEY_CUSTOM_HEADER = "HTTP_X_API_KEY"
+# The admin shows a new key once, in a message; kept in the session (server side) rather than in
+# the default signed-but-readable cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 # Rate limits ("N/s", "N/min", "N/hour", "N/day"; "off" disables one). Per key: 100 requests a
 # second sustained, far above what the translation client sends (a batch of up to 1000 records
 # every few hundred milliseconds per job) and above what one instance can store (100 batches of

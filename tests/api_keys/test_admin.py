@@ -68,3 +68,10 @@ def test_admin_is_closed_to_users_who_are_not_staff(client):
 
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_the_new_key_is_not_sent_back_in_a_cookie(staff_client):
+    response = staff_client.post(ADD_URL, {"name": "cookie", "scopes": ["read"]})
+
+    assert response.status_code == 302
+    assert "messages" not in response.cookies
