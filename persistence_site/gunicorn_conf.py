@@ -1,9 +1,20 @@
 """gunicorn settings shared by the quick start, the Dockerfile and the tests.
 
 gunicorn persistence_site.wsgi:application -c persistence_site/gunicorn_conf.py --workers 4
+
+Metrics with several workers (prometheus_client multiprocess mode): ``PROMETHEUS_MULTIPROC_DIR``
+must be in the environment before any worker imports prometheus_client, so it is set here, in
+the master, when this file is read. Given by the environment (the Dockerfile sets it), that
+directory is used and may be shared with a Celery worker in the same pid namespace (same host or
+container); otherwise each master gets a private temporary one. ``on_starting`` wipes the values
+of processes that no longer run and ``child_exit`` marks a dead worker so its live gauges go.
 """
 
 import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -14,3 +25,60 @@ errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 graceful_timeout = 30
 timeout = 60
+# gunicorn's control socket lets whoever can open it resize or stop the server, and its default
+# path is shared by every gunicorn of the user on the host: off unless a path is given.
+if os.environ.get("GUNICORN_CONTROL_SOCKET"):
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
+else:
+    control_socket_disable = True
+
+_PRIVATE_METRICS_DIR = "PERSISTENCE_PRIVATE_METRICS_DIR"
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="persistence-metrics-")
+    os.environ[_PRIVATE_METRICS_DIR] = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+
+
+def on_starting(server):
+    """Start with a directory holding no values of dead processes (runs once, in the master).
+
+    Values left by an earlier run would be summed into this one's, so the files of every process
+    that is not running are removed: all of them when gunicorn has the directory to itself. The
+    files of a live process are kept: a Celery worker on the same host that shares the directory
+    goes on counting across a gunicorn restart.
+    """
+    path = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    path.mkdir(parents=True, exist_ok=True)
+    for entry in path.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        elif not _written_by_live_process(entry.name):
+            entry.unlink(missing_ok=True)
+    server.log.info("metrics: multiprocess directory %s", path)
+
+
+def _written_by_live_process(filename):
+    """prometheus_client names its files ``<kind>_<pid>.db``; is that pid running?"""
+    match = re.fullmatch(r"[a-z_]+_(\d+)\.db", filename)
+    if not match:
+        return False
+    try:
+        os.kill(int(match.group(1)), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def child_exit(server, worker):
+    """A worker ended: its live gauges stop counting (its counters keep their totals)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the directory when this master made it (not one the environment named)."""
+    private = os.environ.get(_PRIVATE_METRICS_DIR)
+    if private and private == os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        shutil.rmtree(private, ignore_errors=True)

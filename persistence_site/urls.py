@@ -12,5 +12,6 @@ urlpatterns = [
     path("health", health, name="health"),
     path("api/v1/translation/recovery/", include("recovery.urls")),
     path("api/v1/translation/", include("translation.urls")),
+    path("api/v1/system/", include("system.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -3,6 +3,9 @@
 Each section links to the Django documentation of the settings it holds.
 """
 
+import os
+from pathlib import Path
+
 from persistence_site.config import (
     BASE_DIR,
     LOG_FORMATS,
@@ -36,12 +39,19 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "django_prometheus",
+    # The library must be installed for its abstract model; api_keys holds the concrete one.
+    "rest_framework_api_key",
+    "api_keys",
     "storage_backends",
     "translation",
     "recovery",
+    "system",
 ]
 
+# django-prometheus's pair wraps everything else, so its latencies cover the whole stack.
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "persistence_site.middleware.RequestLogMiddleware",
     "persistence_site.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -51,6 +61,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 TEMPLATES = [
@@ -137,17 +148,56 @@ CELERY_BEAT_SCHEDULE = {
     "flush-buffer": {"task": "storage_backends.tasks.flush_buffer", "schedule": float(BUFFER_FLUSH_INTERVAL)},
 }
 
+# --- Cache (rate-limit counters) ----------------------------------------------------------------
+# https://docs.djangoproject.com/en/5.2/topics/cache/
+# Redis, so that every web process counts against the same limits; local memory in the embedded
+# mode (one process). Short socket timeouts: the throttles let requests through when it is down.
+CACHE_URL = env.str("CACHE_URL", default="") or REDIS_URL
+if CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "persistence:cache",
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # --- API ---------------------------------------------------------------------------------------
 # https://www.django-rest-framework.org/api-guide/settings/
+# API keys (api_keys app): the X-API-Key header on every /api/v1/ request. Turning them off is for
+# local development only; production settings refuse it.
 API_AUTH_ENABLED = env.bool("API_AUTH_ENABLED", default=True)
+API_KEY_CUSTOM_HEADER = "HTTP_X_API_KEY"
+# The admin shows a new key once, in a message; kept in the session (server side) rather than in
+# the default signed-but-readable cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+# Rate limits ("N/s", "N/min", "N/hour", "N/day"; "off" disables one). Per key: 100 requests a
+# second sustained, far above what the translation client sends (a batch of up to 1000 records
+# every few hundred milliseconds per job) and above what one instance can store (100 batches of
+# 1000 records a second). Per client IP: every request from one address, keyed or not, so several
+# keys on one host share a ceiling; the fault suite's load reaches ~250 requests/s from one address.
+THROTTLE_RATE_KEY = env.str("THROTTLE_RATE_KEY", default="6000/min")
+THROTTLE_RATE_IP = env.str("THROTTLE_RATE_IP", default="30000/min")
+# How many proxies in front of the service append to X-Forwarded-For (the client address for the
+# per-IP limit). 0: use the socket's address, so a client cannot pick its own by sending the header.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["persistence_site.json_codec.ORJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "persistence_site.json_codec.ORJSONParser",
         "persistence_site.json_codec.AnyContentJSONParser",
     ],
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api_keys.authentication.APIKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api_keys.permissions.HasScope"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "persistence_site.throttling.APIKeyRateThrottle",
+        "persistence_site.throttling.ClientIPRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {"api_key": THROTTLE_RATE_KEY, "client_ip": THROTTLE_RATE_IP},
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "persistence_site.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -159,7 +209,23 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # 3.1: the write endpoints' request bodies come from pydantic, whose JSON Schema uses 3.1 forms.
     "OAS_VERSION": "3.1.0",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api_keys.schema.document_auth",  # the scope and 401/403/429 of every /api/v1/ operation
+    ],
 }
+
+# --- Metrics -------------------------------------------------------------------------------------
+# https://prometheus.github.io/client_python/multiprocess/
+# GET /api/v1/system/metrics needs any valid key unless METRICS_PUBLIC opens it (for a scrape
+# network that cannot send headers). With several processes prometheus_client's multiprocess mode
+# keeps values in PROMETHEUS_MULTIPROC_DIR (gunicorn_conf.py sets and wipes it); the directory
+# must exist before the first metric is made, which happens while apps load, after this file.
+METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=False)
+# From the process environment, not the YAML file: prometheus_client reads only the environment.
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+if PROMETHEUS_MULTIPROC_DIR:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 
 # --- Logging -----------------------------------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/topics/logging/

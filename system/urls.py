@@ -1,0 +1,12 @@
+"""Routes under /api/v1/system/ (API.md §6)."""
+
+from django.urls import path
+
+from system.views import ConfigView, MetricsView
+
+app_name = "system"
+
+urlpatterns = [
+    path("metrics", MetricsView.as_view(), name="metrics"),
+    path("config", ConfigView.as_view(), name="config"),
+]
