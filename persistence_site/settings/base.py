@@ -3,6 +3,8 @@
 Each section links to the Django documentation of the settings it holds.
 """
 
+from celery.schedules import crontab
+
 from persistence_site.config import (
     BASE_DIR,
     LOG_FORMATS,
@@ -136,6 +138,15 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BEAT_SCHEDULE = {
     "flush-buffer": {"task": "storage_backends.tasks.flush_buffer", "schedule": float(BUFFER_FLUSH_INTERVAL)},
 }
+# Retention cleanup once a day, at a quiet hour (UTC); the days come from RETENTION_*_DAYS.
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "cleanup-expired-sessions": {
+            "task": "recovery.tasks.cleanup_expired_sessions",
+            "schedule": crontab(hour=3, minute=17),
+        }
+    }
+)
 
 # --- API ---------------------------------------------------------------------------------------
 # https://www.django-rest-framework.org/api-guide/settings/
