@@ -22,17 +22,16 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from persistence_site.errors import FlushFailed, NotFound, ServiceUnavailable
 from recovery.representation import SESSION_FIELDS
-from recovery.selectors import IDS_PER_QUERY, session_row_get
+from recovery.selectors import IDS_PER_QUERY, session_row_get, task_status_counts
 from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer
 from storage_backends.flush import flush_paused
 from storage_backends.records import ID_FIELDS
@@ -63,21 +62,6 @@ def _flushes_paused(buffer: WriteBuffer) -> Iterator[None]:
         raise ServiceUnavailable(f"A flush is running and did not yield; retry. ({exc.detail})") from exc
 
 
-def _task_counts(session_ids: list[str]) -> dict[str, dict[str, int]]:
-    """session_id -> status -> stored task rows, from the (session_id, status) index alone."""
-    counts: dict[str, dict[str, int]] = defaultdict(dict)
-    for start in range(0, len(session_ids), IDS_PER_QUERY):
-        rows = (
-            Task.objects.filter(session_id__in=session_ids[start : start + IDS_PER_QUERY])
-            .order_by()
-            .values_list("session_id", "status")
-            .annotate(n=Count("*"))
-        )
-        for session_id, status, n in rows:
-            counts[session_id][status] = n
-    return counts
-
-
 def _delete_task_pages(session_id: str, status: str) -> int:
     """Delete one session's tasks of one status, ``DELETE_CHUNK_ROWS`` primary keys at a time.
 
@@ -103,14 +87,14 @@ def _delete_stored_tasks(session_ids: list[str], counts: dict[str, dict[str, int
     """Delete every stored task of ``session_ids`` in statements of about ``DELETE_CHUNK_ROWS`` rows.
 
     Small sessions are grouped into one ``session_id IN (...)`` statement up to the row budget; a
-    larger one is deleted page by page. ``counts`` (from ``_task_counts``) saves the GROUP BY when
+    larger one is deleted page by page. ``counts`` (from ``task_status_counts``) saves the GROUP BY when
     the caller has it. Cost: one GROUP BY per 1000 sessions plus one statement per chunk. Memory:
     one chunk of primary keys.
     """
     deleted = 0
     group: list[str] = []
     group_rows = 0
-    for session_id, by_status in (counts if counts is not None else _task_counts(session_ids)).items():
+    for session_id, by_status in (counts if counts is not None else task_status_counts(session_ids)).items():
         rows = sum(by_status.values())
         if rows > DELETE_CHUNK_ROWS:
             for status in by_status:
@@ -277,7 +261,7 @@ def sessions_cleanup(
         rewritten = buffer.get_many(SESSIONS, [session_id for session_id, _, _ in page])
         candidates = [row for row in page if row[0] not in rewritten]
         ids = [session_id for session_id, _, _ in candidates]
-        counts = _task_counts(ids)
+        counts = task_status_counts(ids)
         totals = {sid: sum(by_status.values()) for sid, by_status in counts.items()}
         if dry_run:
             result.deleted_sessions += len(ids)
