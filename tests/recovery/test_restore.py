@@ -173,8 +173,10 @@ def test_estimated_completion_is_null_before_any_task_finished(api_client, write
     assert body["session"]["estimated_completion"] is None
 
 
-def test_tasks_spanning_many_pages_come_once_each(api_client, write_buffer, monkeypatch):
+@pytest.mark.parametrize("mysql_json", [True, False], ids=["mysql-json", "orm"])
+def test_tasks_spanning_many_pages_come_once_each(api_client, write_buffer, monkeypatch, mysql_json):
     monkeypatch.setattr(restore, "PAGE_ROWS", 7)
+    monkeypatch.setattr(restore, "MYSQL_JSON_PATH", mysql_json)
     store_session("s-1")
     expected = store_tasks("s-1", 30, status="pending") + store_tasks("s-1", 15, status="processing")
     store_tasks("s-1", 10, status="completed")
@@ -242,3 +244,35 @@ def test_count_and_list_agree_when_a_flush_lands_during_the_restore(api_client, 
     returned = [t["task_id"] for t in body["tasks"]]
     assert len(returned) == len(set(returned)) == 5
     assert body["tasks_count"] == 5
+
+
+@pytest.mark.parametrize("mysql_json", [True, False], ids=["mysql-json", "orm"])
+def test_both_rendering_paths_give_the_same_tasks(api_client, write_buffer, monkeypatch, mysql_json):
+    # given: values that stress rendering: escapes, control and non-BMP characters, decimals, times
+    write_buffer.add(SESSIONS, [session_record("s-1")])
+    tricky = 'quote " backslash \\ newline \n tab \t ctrl \x01 del \x7f ü 😀 \u2028 </script>'
+    sent = [
+        task_record("s-1", "t-1", status="pending", source_text=tricky, context="", confidence=0.5),
+        task_record("s-1", "t-2", status="processing", confidence=0.0, start_time="2025-09-30T10:15:30Z"),
+        task_record(
+            "s-1", "t-3", status="processing", confidence=1.0, start_time="2025-09-30T10:15:30.000123+02:00"
+        ),
+        task_record(
+            "s-1", "t-4", status="pending", duration_ms=2**63 - 1, retry_count=2**31 - 1, row_index=0
+        ),
+    ]
+    write_buffer.add(TASKS, sent)
+    flush_all(write_buffer, wait=5)
+    monkeypatch.setattr(restore, "MYSQL_JSON_PATH", mysql_json)
+
+    _, body = restore_session(api_client, "s-1")
+
+    tasks = {t["task_id"]: t for t in body["tasks"]}
+    for record in sent:
+        task = tasks[record["task_id"]]
+        assert set(task) == TASK_KEYS
+        for key in ("source_text", "context", "confidence", "duration_ms", "retry_count", "row_index"):
+            assert task[key] == record[key], key
+    assert tasks["t-2"]["start_time"] == "2025-09-30T10:15:30Z"
+    assert tasks["t-3"]["start_time"] == "2025-09-30T08:15:30.000123Z"
+    assert tasks["t-1"]["start_time"] is None
