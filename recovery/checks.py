@@ -99,9 +99,8 @@ def counter_mismatches_list(
     or that have more task rows than total_tasks.
 
     Sessions with buffered writes (session or tasks) are skipped: their stored rows are not final.
-    Cost: a primary-key walk over the sessions written within ``window``, one GROUP BY on the
-    (session_id, status) index and one buffer lookup per page of 1000, plus one per session for
-    its buffered tasks.
+    Cost: a primary-key walk over the sessions written within ``window`` and one GROUP BY on the
+    (session_id, status) index per page of 1000; the buffer is asked only about disagreeing ones.
     """
     found: list[dict[str, Any]] = []
     last = ""
@@ -117,16 +116,17 @@ def counter_mismatches_list(
         if not page:
             return found
         last = page[-1][0]
-        ids = [row[0] for row in page]
-        buffered = set(buffer.get_many(SESSIONS, ids))
-        ids = [sid for sid in ids if sid not in buffered and not buffer.session_tasks(sid)]
-        actual = task_status_counts(ids)
-        keep = set(ids)
-        for row in page:
-            if row[0] in keep:
-                mismatch = _disagreement(row, actual.get(row[0], {}))
-                if mismatch is not None:
-                    found.append(mismatch)
+        actual = task_status_counts([row[0] for row in page])
+        suspects = [m for row in page if (m := _disagreement(row, actual.get(row[0], {}))) is not None]
+        if not suspects:
+            continue
+        # Only suspects are looked up in the buffer (one call each): most pages have none.
+        buffered = set(buffer.get_many(SESSIONS, [m["session_id"] for m in suspects]))
+        found.extend(
+            m
+            for m in suspects
+            if m["session_id"] not in buffered and not buffer.session_tasks(m["session_id"])
+        )
 
 
 def recovery_check_run(

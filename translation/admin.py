@@ -1,7 +1,7 @@
 """Django admin for operators: browse sessions and tasks, delete sessions the safe way.
 
 Built for tables of millions of rows:
-- Tasks: no full COUNT (``CappedCountPaginator`` counts at most ``COUNT_CAP`` rows), ordering that
+- Lists: no full COUNT (``CappedCountPaginator`` counts at most ``COUNT_CAP`` rows); tasks: ordering that
   an index serves for each filter (``TaskAdmin.get_ordering``), the session shown by raw id (no join).
 - Deleting a session (action, or the change page's Delete button) goes through the same service as
   the API (``session_delete``): tasks in bounded chunks, buffered writes purged. The confirmation
@@ -63,9 +63,12 @@ class SessionAdmin(admin.ModelAdmin):
     # "^": a prefix match on the primary key uses its index; the filename is a substring match.
     search_fields = ("^session_id", "filename")
     date_hierarchy = "created_at"
-    ordering = ("-created_at", "session_id")
-    sortable_by = ("created_at", "updated_at", "session_id")
+    # Both descending: an index on created_at (alone or after status) read backwards serves it; a
+    # mixed direction would sort the whole table for every page.
+    ordering = ("-created_at", "-session_id")
+    sortable_by = ("created_at", "updated_at")
     show_full_result_count = False
+    paginator = CappedCountPaginator
     list_per_page = 50
     actions = ["delete_sessions"]
     readonly_fields = ("progress_bar", "pending", "tasks_link")
@@ -169,7 +172,7 @@ class TaskSessionFilter(admin.SimpleListFilter):
 class TaskAdmin(admin.ModelAdmin):
     list_display = (
         "task_id",
-        "session_id",
+        "session_link",
         "sheet_name",
         "row_index",
         "column_name",
@@ -185,6 +188,12 @@ class TaskAdmin(admin.ModelAdmin):
     list_per_page = 100
     sortable_by = ()  # every order the list uses is chosen to match an index (get_ordering)
     list_select_related = False
+
+    @admin.display(description="session")
+    def session_link(self, obj: Task) -> str:
+        # From the task's own column: no join, no query per row.
+        url = reverse("admin:translation_session_change", args=[obj.session_id])
+        return format_html('<a href="{}">{}</a>', url, obj.session_id)
 
     def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
         """An order an index serves for the current filter, so a page reads only its rows:
