@@ -197,6 +197,8 @@ class LongestStatement:
         self.longest = 0.0
         self.sql = ""
         self.count = 0
+        self.longest_delete = 0.0
+        self.deletes = 0
 
     def __call__(self, execute, sql, params, many, context):
         started = time.perf_counter()
@@ -205,6 +207,9 @@ class LongestStatement:
         finally:
             took = time.perf_counter() - started
             self.count += 1
+            if sql.startswith("DELETE"):
+                self.deletes += 1
+                self.longest_delete = max(self.longest_delete, took)
             if took > self.longest:
                 self.longest, self.sql = took, sql
 
@@ -270,11 +275,14 @@ def main() -> None:
             )
 
     largest = ids[max(sizes)]
+    probe = LongestStatement()
     started = time.perf_counter()
-    deleted = session_delete(session_id=largest)
+    with connection.execute_wrapper(probe):
+        deleted = session_delete(session_id=largest)
     print(
         f"\nDELETE session with {deleted} tasks: {time.perf_counter() - started:.2f} s "
-        "(chunks of 1000 rows, flushes paused only around the first and last steps)"
+        f"({probe.deletes} DELETE statements, longest {probe.longest_delete * 1000:.0f} ms; "
+        "flushes paused only around the first and last steps)"
     )
 
     if args.cleanup_tasks:
@@ -287,8 +295,9 @@ def main() -> None:
         took = time.perf_counter() - started
         print(
             f"cleanup: {result.deleted_sessions} sessions / {result.deleted_tasks} tasks in {took:.1f} s "
-            f"({result.deleted_tasks / took:,.0f} tasks/s; {probe.count} statements, longest "
-            f"{probe.longest * 1000:.0f} ms: {probe.sql[:60]}...)"
+            f"({result.deleted_tasks / took:,.0f} tasks/s; {probe.deletes} DELETE statements, longest "
+            f"{probe.longest_delete * 1000:.0f} ms; longest of all {probe.count} statements "
+            f"{probe.longest * 1000:.0f} ms: {probe.sql[:50]}...)"
         )
         assert result.deleted_sessions == sessions
 

@@ -165,6 +165,7 @@ def _mysql_json_value(field: str) -> str:
 
 
 _DATETIME_FIELDS = frozenset({"start_time", "end_time", "created_at", "updated_at"})
+_SESSION_STATUS_INDEX = "task_session_status_idx"  # translation.models.Task.Meta.indexes
 
 
 def _mysql_page_sql() -> str:
@@ -172,7 +173,11 @@ def _mysql_page_sql() -> str:
     qn = connection.ops.quote_name
     # BINARY: the driver hands back bytes (UTF-8), ready to join, instead of decoding to str.
     return (
+        # FORCE INDEX: on a small or freshly analysed table the optimizer may pick a primary-key
+        # range scan from ``task_id > ?`` (reading other sessions' rows); the composite index is
+        # always right here: equality on its first two columns, range and order on the third.
         f"SELECT {qn('task_id')}, CAST(JSON_OBJECT({pairs}) AS BINARY) FROM {qn(Task._meta.db_table)} "
+        f"FORCE INDEX ({qn(_SESSION_STATUS_INDEX)}) "
         f"WHERE {qn('session_id')} = %s AND {qn('status')} = %s AND {qn('task_id')} > %s "
         f"ORDER BY {qn('task_id')} LIMIT %s"
     )
