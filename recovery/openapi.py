@@ -13,8 +13,8 @@ from rest_framework import serializers
 
 from translation.models import SessionStatus, TaskStatus
 
-_STATUSES = SessionStatus.choices
-_TASK_STATUSES = TaskStatus.choices
+_STATUSES = SessionStatus.values
+_TASK_STATUSES = TaskStatus.values
 
 
 class RecoverySessionSummaryOut(serializers.Serializer):

@@ -171,6 +171,11 @@ SPECTACULAR_SETTINGS = {
     # 3.1: the write endpoints' request bodies come from pydantic, whose JSON Schema uses 3.1 forms.
     "OAS_VERSION": "3.1.0",
 }
+# Session and task statuses appear in many answers: one named enum each instead of name collisions.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    "SessionStatusEnum": ["pending", "processing", "completed", "failed", "cancelled"],
+    "TaskStatusEnum": ["pending", "processing", "completed", "failed"],
+}
 
 # --- Logging -----------------------------------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/topics/logging/
