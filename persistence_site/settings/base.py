@@ -6,6 +6,8 @@ Each section links to the Django documentation of the settings it holds.
 import os
 from pathlib import Path
 
+from celery.schedules import crontab
+
 from persistence_site.config import (
     BASE_DIR,
     LOG_FORMATS,
@@ -147,6 +149,15 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BEAT_SCHEDULE = {
     "flush-buffer": {"task": "storage_backends.tasks.flush_buffer", "schedule": float(BUFFER_FLUSH_INTERVAL)},
 }
+# Retention cleanup once a day, at a quiet hour (UTC); the days come from RETENTION_*_DAYS.
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "cleanup-expired-sessions": {
+            "task": "recovery.tasks.cleanup_expired_sessions",
+            "schedule": crontab(hour=3, minute=17),
+        }
+    }
+)
 
 # --- Cache (rate-limit counters) ----------------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/topics/cache/
@@ -213,6 +224,11 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api_keys.schema.document_auth",  # the scope and 401/403/429 of every /api/v1/ operation
     ],
+}
+# Session and task statuses appear in many answers: one named enum each instead of name collisions.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    "SessionStatusEnum": ["pending", "processing", "completed", "failed", "cancelled"],
+    "TaskStatusEnum": ["pending", "processing", "completed", "failed"],
 }
 
 # --- Metrics -------------------------------------------------------------------------------------

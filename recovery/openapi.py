@@ -1,0 +1,116 @@
+"""OpenAPI descriptions of the recovery and lifecycle answers (documentation only).
+
+The answers themselves are built by recovery.representation (plain dicts, for speed); these
+serializers only tell drf-spectacular their shape.
+
+    @extend_schema(responses={200: RestoreOut})
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
+
+from translation.models import SessionStatus, TaskStatus
+
+_STATUSES = SessionStatus.values
+_TASK_STATUSES = TaskStatus.values
+
+
+class RecoverySessionSummaryOut(serializers.Serializer):
+    session_id = serializers.CharField()
+    filename = serializers.CharField()
+    status = serializers.ChoiceField(choices=_STATUSES)
+    total_tasks = serializers.IntegerField()
+    completed_tasks = serializers.IntegerField()
+    failed_tasks = serializers.IntegerField()
+    processing_tasks = serializers.IntegerField()
+    pending_tasks = serializers.IntegerField()
+    progress = serializers.FloatField(help_text="Percent of tasks completed, one decimal.")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class RecoverySessionDetailOut(RecoverySessionSummaryOut):
+    file_path = serializers.CharField()
+    game_info = serializers.JSONField(allow_null=True)
+    llm_provider = serializers.CharField()
+    metadata = serializers.JSONField(allow_null=True)
+    estimated_completion = serializers.DateTimeField(
+        allow_null=True, help_text="Projected from the finishing rate so far; null when not projectable."
+    )
+
+
+class RecoveryTaskOut(serializers.Serializer):
+    task_id = serializers.CharField()
+    session_id = serializers.CharField()
+    batch_id = serializers.CharField()
+    sheet_name = serializers.CharField()
+    row_index = serializers.IntegerField()
+    column_name = serializers.CharField()
+    source_text = serializers.CharField(allow_blank=True)
+    target_text = serializers.CharField(allow_null=True)
+    context = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=_TASK_STATUSES)
+    confidence = serializers.FloatField(allow_null=True)
+    error_message = serializers.CharField(allow_null=True)
+    retry_count = serializers.IntegerField()
+    start_time = serializers.DateTimeField(allow_null=True)
+    end_time = serializers.DateTimeField(allow_null=True)
+    duration_ms = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class IncompleteSessionsOut(serializers.Serializer):
+    count = serializers.IntegerField()
+    sessions = RecoverySessionSummaryOut(many=True)
+
+
+class RestoreOut(serializers.Serializer):
+    session_id = serializers.CharField()
+    session = RecoverySessionDetailOut()
+    tasks_count = serializers.IntegerField(help_text="Equals the length of tasks.")
+    tasks = RecoveryTaskOut(many=True)
+    restored_at = serializers.DateTimeField()
+
+
+class RecoveryBufferedOut(serializers.Serializer):
+    sessions = serializers.IntegerField(allow_null=True)
+    tasks = serializers.IntegerField(allow_null=True)
+    total = serializers.IntegerField(allow_null=True)
+
+
+class RecoveryStorageOut(serializers.Serializer):
+    database = serializers.CharField(help_text='"healthy" or "unhealthy"')
+    buffer = serializers.CharField(help_text='"healthy" or "unhealthy" (the buffer store, Redis)')
+
+
+class RecoveryStatusOut(serializers.Serializer):
+    ready = serializers.BooleanField(help_text="Database and buffer store both reachable.")
+    incomplete_sessions = serializers.IntegerField(
+        allow_null=True,
+        help_text="Pending or processing sessions, buffered ones included; null if the database is down.",
+    )
+    buffered = RecoveryBufferedOut(help_text="Records accepted and not yet flushed; null when Redis is down.")
+    last_flush = serializers.DateTimeField(allow_null=True)
+    dead_letters = serializers.IntegerField(
+        allow_null=True, help_text="Records the database refused and nobody re-queued yet."
+    )
+    storage = RecoveryStorageOut()
+    checked_at = serializers.DateTimeField()
+
+
+class RecoveryErrorOut(serializers.Serializer):
+    detail = serializers.CharField()
+    error_code = serializers.CharField()
+    errors = serializers.ListField(child=serializers.DictField(child=serializers.CharField()))
+
+
+ErrorOut = RecoveryErrorOut
+SessionDetailOut = RecoverySessionDetailOut
+NOT_FOUND = OpenApiResponse(
+    ErrorOut,
+    description='Unknown session: {"detail": "Session not found", "error_code": "NOT_FOUND", "session_id": ...}.',
+)
+UNAVAILABLE = OpenApiResponse(ErrorOut, description="The database or the buffer store is unreachable.")

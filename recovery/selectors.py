@@ -1,0 +1,163 @@
+"""Reads for recovery: sessions as the client last wrote them, whether stored or still buffered.
+
+A buffered record is the latest accepted write of its id, so it replaces the stored row, except
+``created_at``, which the stored row has from the first write (the buffer only knows when the
+first *buffered* write came). The buffer is read before the database: a flush that finishes in
+between then shows the record in both places (same data) instead of in neither.
+
+    row = session_row_get(session_id="s-1")      # stored row overlaid with the buffer, or None
+    rows = incomplete_sessions_list()              # pending/processing, newest first
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import DatabaseError
+from django.db.models import Count
+
+from persistence_site.health import database_healthy
+from recovery.representation import SESSION_FIELDS
+from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer
+from storage_backends.models import DeadLetter
+from translation.models import INCOMPLETE_STATUSES, Session, Task
+
+# Ids per ``IN (...)`` lookup: keeps statements short however many sessions are buffered.
+IDS_PER_QUERY = 1000
+
+
+def _chunks(ids: list[str], size: int = IDS_PER_QUERY) -> Iterable[list[str]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def stored_created_at(session_ids: Iterable[str]) -> dict[str, dt.datetime]:
+    """session_id -> created_at of the stored sessions among ``session_ids``."""
+    ids = list(session_ids)
+    found: dict[str, dt.datetime] = {}
+    for part in _chunks(ids):
+        found.update(Session.objects.filter(pk__in=part).order_by().values_list("pk", "created_at"))
+    return found
+
+
+def overlay(buffered: dict[str, Any], stored_created: dt.datetime | None) -> dict[str, Any]:
+    """A buffered record as it will be stored: its fields, the stored row's created_at if any."""
+    if stored_created is not None:
+        buffered["created_at"] = stored_created
+    return buffered
+
+
+def session_row_get(*, session_id: str, buffer: WriteBuffer | None = None) -> dict[str, Any] | None:
+    """The session's latest accepted state (``SESSION_FIELDS``), or None when it exists nowhere."""
+    buffer = buffer or get_write_buffer()
+    buffered = buffer.get(SESSIONS, session_id)
+    stored = Session.objects.filter(pk=session_id).values(*SESSION_FIELDS).first()
+    if buffered is None:
+        return stored
+    return overlay(buffered, stored["created_at"] if stored else None)
+
+
+def _newest_first(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    # Two stable sorts: created_at descending, ties by primary key ascending (API.md pagination rule).
+    ordered = sorted(rows, key=lambda r: r["session_id"])
+    ordered.sort(key=lambda r: r["created_at"], reverse=True)
+    return ordered
+
+
+def incomplete_sessions_list(*, buffer: WriteBuffer | None = None) -> list[dict[str, Any]]:
+    """Every session whose latest accepted status is pending or processing, newest first.
+
+    Cost: one indexed query (status, created_at) for the stored ones, one scan of the buffered
+    sessions (bounded by BUFFER_CAPACITY) and one lookup per 1000 buffered ids for created_at.
+    Memory: one row per incomplete session.
+    """
+    buffer = buffer or get_write_buffer()
+    buffered = {r["session_id"]: r for r in buffer.records(SESSIONS)}
+    rows = {
+        row["session_id"]: row
+        for row in Session.objects.filter(status__in=INCOMPLETE_STATUSES).order_by().values(*SESSION_FIELDS)
+    }
+    created = stored_created_at(buffered)
+    for session_id, record in buffered.items():
+        if record["status"] in INCOMPLETE_STATUSES:
+            rows[session_id] = overlay(record, created.get(session_id))
+        else:  # a newer write finished (or cancelled) it
+            rows.pop(session_id, None)
+    return _newest_first(rows.values())
+
+
+def incomplete_sessions_count(*, buffer: WriteBuffer | None = None) -> int:
+    """How many sessions ``incomplete_sessions_list`` would return, without loading their rows."""
+    buffer = buffer or get_write_buffer()
+    statuses = {r["session_id"]: r["status"] for r in buffer.records(SESSIONS)}
+    ids = set(Session.objects.filter(status__in=INCOMPLETE_STATUSES).order_by().values_list("pk", flat=True))
+    for session_id, status in statuses.items():
+        if status in INCOMPLETE_STATUSES:
+            ids.add(session_id)
+        else:
+            ids.discard(session_id)
+    return len(ids)
+
+
+def task_status_counts(session_ids: list[str]) -> dict[str, dict[str, int]]:
+    """session_id -> status -> stored task rows (sessions without tasks are absent).
+
+    Read from the (session_id, status) index alone: one GROUP BY per 1000 sessions.
+    """
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    for part in _chunks(session_ids):
+        rows = (
+            Task.objects.filter(session_id__in=part)
+            .order_by()
+            .values_list("session_id", "status")
+            .annotate(n=Count("*"))
+        )
+        for session_id, status, n in rows:
+            counts[session_id][status] = n
+    return dict(counts)
+
+
+def dead_letters_pending_count() -> int:
+    """Dead letters not re-queued yet (each is a record the database refused and nobody fixed)."""
+    return DeadLetter.objects.filter(requeued_at__isnull=True).count()
+
+
+def recovery_status_get(*, buffer: WriteBuffer | None = None) -> dict[str, Any]:
+    """Readiness for a client's recovery (API.md §4): never raises for an unreachable backend.
+
+    ``incomplete_sessions`` is None when the database is down, and counts stored sessions only
+    when the buffer store is down (``ready`` is False in both cases).
+    """
+    buffer = buffer or get_write_buffer()
+    buffer_ok = buffer.ping()
+    db_ok = database_healthy()
+    counts = buffer.counts() if buffer_ok else None
+    incomplete = dead_letters = None
+    if db_ok:
+        try:
+            if buffer_ok:
+                incomplete = incomplete_sessions_count(buffer=buffer)
+            else:
+                incomplete = Session.objects.filter(status__in=INCOMPLETE_STATUSES).count()
+            dead_letters = dead_letters_pending_count()
+        except DatabaseError:
+            db_ok = False
+    return {
+        "ready": db_ok and buffer_ok,
+        "incomplete_sessions": incomplete,
+        "buffered": {
+            "sessions": counts[SESSIONS] if counts else None,
+            "tasks": counts[TASKS] if counts else None,
+            "total": counts[SESSIONS] + counts[TASKS] if counts else None,
+        },
+        "last_flush": buffer.last_flush() if buffer_ok else None,
+        "dead_letters": dead_letters,
+        "storage": {
+            "database": "healthy" if db_ok else "unhealthy",
+            "buffer": "healthy" if buffer_ok else "unhealthy",
+        },
+        "checked_at": dt.datetime.now(dt.UTC),
+    }

@@ -1,0 +1,306 @@
+"""Session lifecycle: delete (with its tasks and buffered writes), status change, retention cleanup.
+
+    deleted_tasks = session_delete(session_id="s-1")
+    row = session_status_update(session_id="s-1", status="cancelled")
+    result = sessions_cleanup(completed_days=90, failed_days=30, dry_run=True)
+
+Deleting without long locks or resurrection:
+- Tasks are deleted by the service in bounded statements (``DELETE_CHUNK_ROWS`` rows each), never
+  by one statement per session: the MariaDB foreign key cascades (migration 0002), but a cascade of
+  100,000 rows is one long transaction, and SQLite has no constraint at all. Django's Python cascade
+  is never used (the model's FK is DO_NOTHING on purpose).
+- The write buffer is purged (``purge_session``) while flushes are paused (``flush_paused``), so a
+  flush that already read the session's records cannot write them back afterwards.
+- A delete runs in three steps so flushes are paused only briefly: (0) paused: take the session's
+  buffered records out; (1) not paused: delete its stored tasks chunk by chunk; (2) paused: delete
+  tasks that flushes wrote meanwhile, delete the session row, and purge writes accepted meanwhile.
+  After step 2 a task write for the session is refused (SESSION_NOT_FOUND).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Q
+from django.utils import timezone
+
+from persistence_site.errors import FlushFailed, NotFound, ServiceUnavailable
+from recovery.representation import SESSION_FIELDS
+from recovery.selectors import IDS_PER_QUERY, session_row_get, task_status_counts
+from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer
+from storage_backends.flush import flush_paused
+from storage_backends.records import ID_FIELDS
+from translation.models import Session, SessionStatus, Task
+
+logger = logging.getLogger(__name__)
+
+# Rows per DELETE statement: each commits in a few milliseconds on MariaDB, so a delete of millions
+# of rows never holds row locks (or the undo log) for long, and a flush waits at most one statement.
+DELETE_CHUNK_ROWS = 1000
+# Sessions examined per cleanup round: one candidate page, one GROUP BY of their tasks (an index
+# read of ~200,000 entries at 1,000 tasks per session, a fraction of a second), one buffer lookup;
+# flushes are paused only for the round's final step (normally one DELETE of the session rows).
+CLEANUP_SESSIONS_PER_ROUND = 200
+
+#: Fields a session write carries (the service sets created_at and updated_at).
+SESSION_WRITE_FIELDS = tuple(f for f in SESSION_FIELDS if f not in ("created_at", "updated_at"))
+
+
+# --- shared deletion steps ---------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _flushes_paused(buffer: WriteBuffer) -> Iterator[None]:
+    try:
+        with flush_paused(buffer):
+            yield
+    except FlushFailed as exc:  # a long flush kept its lock: nothing of this step was done
+        raise ServiceUnavailable(f"A flush is running and did not yield; retry. ({exc.detail})") from exc
+
+
+def _delete_task_pages(session_id: str, status: str) -> int:
+    """Delete one session's tasks of one status, ``DELETE_CHUNK_ROWS`` primary keys at a time.
+
+    Keyset over the (session_id, status, task_id) index: each page starts where the last ended, so
+    no statement rescans rows already deleted (and not yet purged by InnoDB).
+    """
+    deleted, last = 0, ""
+    while True:
+        ids = list(
+            Task.objects.filter(session_id=session_id, status=status, task_id__gt=last)
+            .order_by("task_id")
+            .values_list("pk", flat=True)[:DELETE_CHUNK_ROWS]
+        )
+        if not ids:
+            return deleted
+        deleted += Task.objects.filter(pk__in=ids).delete()[0]
+        last = ids[-1]
+        if len(ids) < DELETE_CHUNK_ROWS:
+            return deleted
+
+
+def _delete_stored_tasks(session_ids: list[str], counts: dict[str, dict[str, int]] | None = None) -> int:
+    """Delete every stored task of ``session_ids`` in statements of about ``DELETE_CHUNK_ROWS`` rows.
+
+    Small sessions are grouped into one ``session_id IN (...)`` statement up to the row budget; a
+    larger one is deleted page by page. ``counts`` (from ``task_status_counts``) saves the GROUP BY when
+    the caller has it. Cost: one GROUP BY per 1000 sessions plus one statement per chunk. Memory:
+    one chunk of primary keys.
+    """
+    deleted = 0
+    group: list[str] = []
+    group_rows = 0
+    for session_id, by_status in (counts if counts is not None else task_status_counts(session_ids)).items():
+        rows = sum(by_status.values())
+        if rows > DELETE_CHUNK_ROWS:
+            for status in by_status:
+                deleted += _delete_task_pages(session_id, status)
+            continue
+        if group and group_rows + rows > DELETE_CHUNK_ROWS:
+            deleted += Task.objects.filter(session_id__in=group).delete()[0]
+            group, group_rows = [], 0
+        group.append(session_id)
+        group_rows += rows
+    if group:
+        deleted += Task.objects.filter(session_id__in=group).delete()[0]
+    return deleted
+
+
+def _buffered_tasks_stored(buffer: WriteBuffer, session_id: str) -> int:
+    """How many of the session's buffered tasks also have a stored row (counted once, not twice)."""
+    ids = [task[ID_FIELDS[TASKS]] for task in buffer.session_tasks(session_id)]
+    stored = 0
+    for start in range(0, len(ids), IDS_PER_QUERY):
+        stored += Task.objects.filter(pk__in=ids[start : start + IDS_PER_QUERY]).count()
+    return stored
+
+
+def _purge_buffered(buffer: WriteBuffer, session_id: str) -> int:
+    """Drop the session's buffered writes; returns its buffered tasks that had no stored row."""
+    stored = _buffered_tasks_stored(buffer, session_id)
+    return max(buffer.purge_session(session_id) - stored, 0)
+
+
+def _delete_rows_and_purge(buffer: WriteBuffer, session_ids: list[str]) -> int:
+    """The final, flush-paused step: tasks flushed meanwhile, the session rows, then the buffer.
+
+    Returns the tasks removed (stored rows plus buffered tasks without a stored row). The rows go
+    before the purge, so a task write accepted in between is purged rather than left to a flush.
+    """
+    overlap = {session_id: _buffered_tasks_stored(buffer, session_id) for session_id in session_ids}
+    removed = _delete_stored_tasks(session_ids)
+    for start in range(0, len(session_ids), IDS_PER_QUERY):
+        Session.objects.filter(pk__in=session_ids[start : start + IDS_PER_QUERY]).delete()
+    for session_id in session_ids:
+        removed += max(buffer.purge_session(session_id) - overlap[session_id], 0)
+    return removed
+
+
+# --- delete -----------------------------------------------------------------------------
+
+
+def session_delete(*, session_id: str, buffer: WriteBuffer | None = None) -> int:
+    """Delete a session, its stored tasks and its buffered writes; returns the tasks removed.
+
+    Raises ``NotFound`` when the session is neither stored nor buffered, ``ServiceUnavailable``
+    when the buffer store is down or a flush holds its lock for more than 10 s (nothing is deleted
+    in either case when it happens before the first step).
+
+    Cost: about one DELETE per ``DELETE_CHUNK_ROWS`` tasks (100,000 tasks: ~100 statements, a few
+    seconds on MariaDB); flushes are paused only around the first and last steps. The count is
+    exact unless the client keeps writing the session's tasks while it is being deleted (a task
+    rewritten and flushed in between can then be counted twice).
+    """
+    buffer = buffer or get_write_buffer()
+    with _flushes_paused(buffer):
+        if buffer.get(SESSIONS, session_id) is None and not Session.objects.filter(pk=session_id).exists():
+            raise NotFound("Session not found", extra={"session_id": session_id})
+        removed = _purge_buffered(buffer, session_id)
+    removed += _delete_stored_tasks([session_id])
+    with _flushes_paused(buffer):
+        removed += _delete_rows_and_purge(buffer, [session_id])
+    logger.info("session deleted", extra={"session_id": session_id, "deleted_tasks": removed})
+    return removed
+
+
+# --- status -----------------------------------------------------------------------------
+
+
+def session_status_update(
+    *, session_id: str, status: str, buffer: WriteBuffer | None = None
+) -> dict[str, Any]:
+    """Change a session's status; returns its new state (``SESSION_FIELDS``).
+
+    The change is a whole-record write through the buffer, like any client write, so last accepted
+    write wins: writing the stored row directly could be overwritten by an older buffered write at
+    the next flush. A session known only to the buffer is handled the same way. The record read
+    here and the one written are not atomic: a write accepted between them is overtaken (the client
+    sees it in the answer). Raises ``NotFound`` for an unknown session.
+    """
+    buffer = buffer or get_write_buffer()
+    current = session_row_get(session_id=session_id, buffer=buffer)
+    if current is None:
+        raise NotFound("Session not found", extra={"session_id": session_id})
+    record = {name: current[name] for name in SESSION_WRITE_FIELDS}
+    record["status"] = status
+    buffer.add(SESSIONS, [record])
+    updated = session_row_get(session_id=session_id, buffer=buffer)
+    if updated is None:  # deleted in between: the write was purged, or will be dead-lettered
+        raise NotFound("Session not found", extra={"session_id": session_id})
+    return updated
+
+
+# --- retention cleanup ----------------------------------------------------------------------
+
+
+@dataclass
+class CleanupResult:
+    deleted_sessions: int = 0
+    deleted_tasks: int = 0
+    dry_run: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": "completed",
+            "deleted_sessions": self.deleted_sessions,
+            "deleted_tasks": self.deleted_tasks,
+            "dry_run": self.dry_run,
+        }
+
+
+#: Called once per session deleted (or that would be): session_id, status, updated_at, stored tasks.
+SessionCallback = Callable[[str, str, dt.datetime, int], None]
+
+
+def expired_sessions_filter(*, completed_days: int, failed_days: int, now: dt.datetime) -> Q:
+    """Completed sessions not updated for ``completed_days``; failed or cancelled ones for ``failed_days``."""
+    return Q(status=SessionStatus.COMPLETED, updated_at__lt=now - dt.timedelta(days=completed_days)) | Q(
+        status__in=(SessionStatus.FAILED, SessionStatus.CANCELLED),
+        updated_at__lt=now - dt.timedelta(days=failed_days),
+    )
+
+
+def sessions_cleanup(
+    *,
+    completed_days: int,
+    failed_days: int,
+    dry_run: bool = False,
+    now: dt.datetime | None = None,
+    buffer: WriteBuffer | None = None,
+    on_session: SessionCallback | None = None,
+) -> CleanupResult:
+    """Delete expired sessions with their tasks (API.md §5); ``dry_run`` only counts.
+
+    A session with a buffered write is not expired (its latest accepted write is recent) and is
+    skipped, in a dry run too, so a dry run counts what a real run would delete.
+
+    Cost: sessions are visited in primary-key pages of ``CLEANUP_SESSIONS_PER_ROUND`` (each visited
+    once; a page query filters on status and updated_at); tasks are deleted in statements of about
+    ``DELETE_CHUNK_ROWS`` rows with flushes running, and each round ends with a short flush-paused
+    step that re-checks expiry, deletes the session rows and purges their buffered writes. Memory:
+    one page of sessions and one chunk of task ids.
+    """
+    buffer = buffer or get_write_buffer()
+    now = now or timezone.now()
+    expired = expired_sessions_filter(completed_days=completed_days, failed_days=failed_days, now=now)
+    result = CleanupResult(dry_run=dry_run)
+    last = ""
+    while True:
+        page = list(
+            Session.objects.filter(expired, session_id__gt=last)
+            .order_by("session_id")
+            .values_list("session_id", "status", "updated_at")[:CLEANUP_SESSIONS_PER_ROUND]
+        )
+        if not page:
+            break
+        last = page[-1][0]
+        rewritten = buffer.get_many(SESSIONS, [session_id for session_id, _, _ in page])
+        candidates = [row for row in page if row[0] not in rewritten]
+        ids = [session_id for session_id, _, _ in candidates]
+        counts = task_status_counts(ids)
+        totals = {sid: sum(by_status.values()) for sid, by_status in counts.items()}
+        if dry_run:
+            result.deleted_sessions += len(ids)
+            result.deleted_tasks += sum(totals.values())
+            gone = set(ids)
+        else:
+            gone = _cleanup_round(buffer, ids, counts, expired, result)
+        if on_session is not None:
+            for session_id, status, updated_at in candidates:
+                if session_id in gone:
+                    on_session(session_id, status, updated_at, totals.get(session_id, 0))
+        if len(page) < CLEANUP_SESSIONS_PER_ROUND:
+            break
+    logger.info("sessions cleanup", extra=result.as_dict())
+    return result
+
+
+def _cleanup_round(
+    buffer: WriteBuffer,
+    ids: list[str],
+    counts: dict[str, dict[str, int]],
+    expired: Q,
+    result: CleanupResult,
+) -> set[str]:
+    """Delete one page of expired sessions; returns the ids deleted."""
+    if not ids:
+        return set()
+    result.deleted_tasks += _delete_stored_tasks(ids, counts)
+    with _flushes_paused(buffer):
+        # A write accepted since the page was read makes a session current again: it is kept. (Its
+        # stored tasks are gone already: a write to a session idle for the whole retention period,
+        # arriving within these seconds, is the price of not pausing flushes during the deletes.)
+        rewritten = buffer.get_many(SESSIONS, ids)
+        still_expired = set(Session.objects.filter(expired, pk__in=ids).values_list("pk", flat=True))
+        gone = [sid for sid in ids if sid not in rewritten and sid in still_expired]
+        revived = list(rewritten)
+        if revived:
+            logger.warning("sessions written during cleanup were kept", extra={"session_ids": revived[:20]})
+        result.deleted_tasks += _delete_rows_and_purge(buffer, gone)
+        result.deleted_sessions += len(gone)
+    return set(gone)
