@@ -50,7 +50,13 @@ from tests.processes import CeleryWorker, GunicornServer  # noqa: E402
 
 # The stack's settings for a load run: the default size trigger and a capacity far above what
 # 60 s of this profile buffers, so back-pressure shows only if the flusher cannot keep up at all.
-STACK_ENV = {"BUFFER_FLUSH_SIZE": "1000", "BUFFER_CAPACITY": "200000"}
+# Rate limits are off: every simulated user comes from 127.0.0.1, which a per-IP limit would throttle.
+STACK_ENV = {
+    "BUFFER_FLUSH_SIZE": "1000",
+    "BUFFER_CAPACITY": "200000",
+    "THROTTLE_RATE_KEY": "off",
+    "THROTTLE_RATE_IP": "off",
+}
 
 
 def reset_stack() -> None:

@@ -11,8 +11,8 @@ steps the user asks for progress (session detail, a page of the session's tasks)
 pauses the job (POST flush, as the client does when a user pauses) and now and then restarts as
 after a crash (POST recovery/restore).
 
-Routes that are not deployed yet (a 404 without the resource id in the body: "No endpoint at ...")
-are probed once at start and skipped; they are listed in the summary. ``X-API-Key`` is sent when
+Routes that are not deployed yet (a 404 without the resource id in the body: "No endpoint at ...",
+or a 405 when only another method of the path exists) are probed once at start and skipped; they are listed in the summary. ``X-API-Key`` is sent when
 ``PERSISTENCE_API_KEY`` is set. ``LOAD_SUMMARY_PATH`` names a JSON file written at the end with the
 missing routes, the acknowledged writes and the status codes per endpoint (bench/load.py reads it).
 """
@@ -58,7 +58,10 @@ def _now() -> str:
 
 
 def route_missing(status_code: int, body: bytes | str | None) -> bool:
-    """A 404 that means "no such endpoint" rather than "no such session" (whose body names the id)."""
+    """A 404 that means "no such endpoint" rather than "no such session" (whose body names the id),
+    or a 405: the path exists for other methods only (DELETE sessions/{id} before GET is merged)."""
+    if status_code == 405:
+        return True
     if status_code != 404:
         return False
     try:
