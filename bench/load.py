@@ -14,6 +14,7 @@ yet; and, after a final flush, whether every acknowledged task is in the databas
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -151,6 +152,9 @@ def scrape_metrics(url: str) -> dict[str, float] | None:
         for sample in family.samples:
             if sample.name.startswith("persistence_") and not sample.name.endswith(("_bucket", "_created")):
                 totals[sample.name] = totals.get(sample.name, 0) + sample.value
+                if "type" in sample.labels:
+                    key = f"{sample.name}{{type={sample.labels['type']}}}"
+                    totals[key] = totals.get(key, 0) + sample.value
     return totals
 
 
@@ -163,12 +167,15 @@ def main() -> None:
     args = parser.parse_args()
 
     reset_stack()
-    env = {**os.environ, **STACK_ENV}
-    with (
-        tempfile.TemporaryDirectory(prefix="persistence-load-") as workdir,
-        GunicornServer(env=env, workers=args.web_workers) as server,
-        CeleryWorker(env=env, concurrency=1),
-    ):
+    with contextlib.ExitStack() as stack:
+        workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="persistence-load-"))
+        # One metrics directory for gunicorn and the Celery worker, as on one host in production, so
+        # the scrape includes the flushes the worker did (docs/deployment.md, "Monitoring").
+        metrics_dir = Path(workdir) / "metrics"
+        metrics_dir.mkdir()
+        env = {**os.environ, **STACK_ENV, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+        server = stack.enter_context(GunicornServer(env=env, workers=args.web_workers))
+        stack.enter_context(CeleryWorker(env=env, concurrency=1))
         print(
             f"load: {args.users} users for {args.seconds} s against {server.url} "
             f"({args.web_workers} gunicorn workers, 1 Celery worker, {os.cpu_count()} cores)"
@@ -220,6 +227,12 @@ def main() -> None:
             "persistence_data_loss_total",
         )
         print("metrics: " + ", ".join(f"{name}={metrics.get(name, 0):,.0f}" for name in wanted))
+        task_rows = metrics.get("persistence_flushed_items_total{type=task}", 0)
+        if task_rows:
+            print(
+                f"coalescing: {summary['acknowledged_task_writes']:,} acknowledged task writes became "
+                f"{task_rows:,.0f} task row writes ({summary['acknowledged_task_writes'] / task_rows:.1f}x fewer)"
+            )
 
 
 if __name__ == "__main__":
