@@ -1,5 +1,5 @@
 # The targets people reach for. `make run` and `make test` are the README's two commands.
-.PHONY: setup run test lint format worker beat bench load migrate
+.PHONY: setup run test lint format worker beat bench load migrate chaos
 
 PYTEST_ARGS ?=
 VENV := .venv/bin
@@ -18,6 +18,9 @@ lint:           ## ruff lint + format check
 
 format:
 	$(VENV)/ruff check --fix . && $(VENV)/ruff format .
+
+chaos:          ## the fault suite alone: prints accepted/stored/lost/stale per fault
+	scripts/test.sh -m chaos -s -p no:cacheprovider
 
 migrate:
 	$(VENV)/python manage.py migrate

@@ -20,6 +20,20 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
+def child_pids(pid: int) -> list[int]:
+    """The direct children of a process (from /proc)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(entry.name))
+    return children
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -104,9 +118,14 @@ class CeleryWorker:
     """A real Celery worker (its own process group, so SIGKILL takes the pool children too)."""
 
     def __init__(
-        self, env: dict[str, str] | None = None, concurrency: int = 1, log_path: Path | None = None
+        self,
+        env: dict[str, str] | None = None,
+        concurrency: int = 1,
+        log_path: Path | None = None,
+        broker_url: str | None = None,
     ) -> None:
         self.env = env if env is not None else service_env()
+        self.broker_url = broker_url
         self.concurrency = concurrency
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
@@ -135,8 +154,11 @@ class CeleryWorker:
         return self
 
     def _wait_ready(self) -> None:
-        from persistence_site.celery import app
+        from celery import Celery
 
+        from persistence_site.celery import app as project_app
+
+        app = Celery(broker=self.broker_url) if self.broker_url else project_app
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
