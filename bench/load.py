@@ -158,6 +158,12 @@ def scrape_metrics(url: str) -> dict[str, float] | None:
     return totals
 
 
+def problem_lines(log: str) -> list[str]:
+    """Warning and error lines of a process log (flush failures say why here)."""
+    markers = ('"WARNING"', '"ERROR"', "WARNING/", "ERROR/", "CRITICAL")  # JSON logs, Celery's format
+    return [line for line in log.splitlines() if any(marker in line for marker in markers)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=60)
@@ -175,7 +181,8 @@ def main() -> None:
         metrics_dir.mkdir()
         env = {**os.environ, **STACK_ENV, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
         server = stack.enter_context(GunicornServer(env=env, workers=args.web_workers))
-        stack.enter_context(CeleryWorker(env=env, concurrency=1))
+        worker_log = Path(workdir) / "worker.log"
+        stack.enter_context(CeleryWorker(env=env, concurrency=1, log_path=worker_log))
         print(
             f"load: {args.users} users for {args.seconds} s against {server.url} "
             f"({args.web_workers} gunicorn workers, 1 Celery worker, {os.cpu_count()} cores)"
@@ -192,6 +199,8 @@ def main() -> None:
 
         flushed = httpx.post(server.url + "/api/v1/translation/flush", timeout=60)
         metrics = scrape_metrics(server.url)
+        problems = problem_lines(worker_log.read_text(errors="replace"))
+    problems += problem_lines(getattr(server, "output", ""))
 
     print()
     print(
@@ -216,6 +225,10 @@ def main() -> None:
     non_2xx = {name: codes for name, codes in non_2xx.items() if codes}
     if non_2xx:
         print(f"non-2xx answers: {non_2xx}")
+    if problems:
+        print(f"warnings logged by the worker and web processes ({len(problems)}), first ones:")
+        for line in problems[:5]:
+            print(f"  {line[:300]}")
     if metrics is None:
         print("metrics endpoint not deployed yet (GET /api/v1/system/metrics answered non-200)")
     else:

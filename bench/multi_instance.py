@@ -7,10 +7,12 @@ balancer; the client round-robins over their URLs) and two Celery workers, all s
 and one MariaDB (persistence_load and Redis db 8, like bench/load.py: do not run both at once).
 The size trigger is lowered to 200 records so flushes by both workers race the writes.
 
-1. Read-your-writes: each round writes a new session and a new version of one hot session through
-   one instance and reads both back at once through the two others (GET sessions/{id}). Every read
-   must show the version just acknowledged. Without the GET route (not deployed yet), each read is
-   a flush through another instance followed by a database read instead.
+1. Read-your-writes: each round writes a new session and task and a new version of a hot session
+   and task through one instance and reads them back at once through the two others (GET
+   sessions/{id}, tasks/{id}) while flushes run (so some reads meet a record that is being moved
+   from the buffer to the database). Every read must show the version just acknowledged. Without
+   the GET routes (not deployed yet), each read is a flush through another instance followed by a
+   database read instead.
 2. Last-write-wins, sequential: rounds of writes of the same ids, each id through a different
    instance every round, each round acknowledged before the next; after a flush every row must hold
    the last round's value.
@@ -120,50 +122,100 @@ def detail_route_deployed(client: httpx.Client) -> bool:
     return not (response.status_code == 404 and "session_id" not in response.json())
 
 
+class RacingFlushes:
+    """Manual flushes (a client pausing) through random instances every 0.3 s, racing the
+    size-triggered flushes of the Celery workers and whatever the test does meanwhile."""
+
+    def __init__(self, rr: RoundRobin) -> None:
+        self.rr = rr
+        self.count = self.refused = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.3):
+            response = self.rr.clients[self.rr.pick()].post(f"{API}/flush", timeout=60)
+            self.count += 1
+            # 503 FLUSH_FAILED when another flusher kept the lock past the wait: allowed, data stays.
+            self.refused += response.status_code != 200
+
+    def __enter__(self) -> RacingFlushes:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _read_back(client: httpx.Client, version: int, ids: dict[str, str]) -> int:
+    """GET each written record through ``client``; how many did not show ``version``."""
+    stale = 0
+    for kind, record_id in ids.items():
+        got = client.get(f"{API}/{kind}/{record_id}")
+        body = got.json() if got.status_code == 200 else {}
+        value = body.get("completed_tasks") if kind == "sessions" else body.get("retry_count")
+        stale += value != version
+    return stale
+
+
 def read_your_writes(rr: RoundRobin, rounds: int) -> bool:
+    """Each round: a new session and task, and a new version of a hot session and task, written
+    through one instance and read at once through the two others, while flushes run."""
     clients = rr.clients
     via_get = detail_route_deployed(clients[0])
     if not via_get:
         rounds = min(rounds, 40)  # each check is a full flush: keep the fallback short
-    hot = "ryw-hot"
     checks = stale = 0
     read_ms: list[float] = []
     started = time.perf_counter()
-    for version in range(1, rounds + 1):
-        writer = version % len(clients)
-        readers = [i for i in range(len(clients)) if i != writer]
-        fresh = f"ryw-new-{version:05d}"
-        records = [
-            session_record(fresh, completed_tasks=version, total_tasks=rounds),
-            session_record(hot, completed_tasks=version, total_tasks=rounds),
-        ]
-        response = post_batch(clients[writer], "sessions", records)
-        assert response.status_code == 202, response.text
-        acked = time.perf_counter()
-        for reader in readers:
-            if via_get:
-                for session_id in (fresh, hot):
-                    got = clients[reader].get(f"{API}/sessions/{session_id}")
-                    checks += 1
-                    if got.status_code != 200 or got.json().get("completed_tasks") != version:
-                        stale += 1
-                read_ms.append((time.perf_counter() - acked) * 1000)
-            else:
-                flush(clients[reader])
-                stored = db_values("translation_sessions", "session_id", "completed_tasks", [fresh, hot])
-                checks += 2
-                stale += sum(1 for sid in (fresh, hot) if stored.get(sid) != version)
+    with RacingFlushes(rr) as flushes:
+        for version in range(1, rounds + 1):
+            writer = version % len(clients)
+            fresh = f"ryw-new-{version:05d}"
+            sessions = {fresh: fresh, "ryw-hot": "ryw-hot"}
+            tasks = {f"{fresh}-task": fresh, "ryw-hot-task": "ryw-hot"}
+            response = post_batch(
+                clients[writer],
+                "sessions",
+                [session_record(sid, completed_tasks=version, total_tasks=rounds) for sid in sessions],
+            )
+            assert response.status_code == 202, response.text
+            response = post_batch(
+                clients[writer],
+                "tasks",
+                [task_record(sid, tid, retry_count=version) for tid, sid in tasks.items()],
+            )
+            assert response.status_code == 202, response.text
+            acked = time.perf_counter()
+            for reader in (i for i in range(len(clients)) if i != writer):
+                if via_get:
+                    stale += _read_back(
+                        clients[reader], version, {"sessions": fresh, "tasks": f"{fresh}-task"}
+                    )
+                    stale += _read_back(
+                        clients[reader], version, {"sessions": "ryw-hot", "tasks": "ryw-hot-task"}
+                    )
+                else:
+                    flush(clients[reader])
+                    stored = {
+                        **db_values("translation_sessions", "session_id", "completed_tasks", list(sessions)),
+                        **db_values("translation_tasks", "task_id", "retry_count", list(tasks)),
+                    }
+                    stale += sum(1 for rid in [*sessions, *tasks] if stored.get(rid) != version)
+                checks += 4
                 read_ms.append((time.perf_counter() - acked) * 1000)
     elapsed = time.perf_counter() - started
     how = (
-        "GET sessions/{id} through the two other instances"
+        "GET sessions/{id} and tasks/{id} through each of the two other instances"
         if via_get
-        else ("flush through another instance + database read (GET sessions/{id} not deployed yet)")
+        else "flush through another instance + database read (GET sessions/{id} not deployed yet)"
     )
     print(
-        f"read-your-writes: {rounds} rounds, write via one instance, read via {how}: "
-        f"checks={checks} ok={checks - stale} stale={stale}; ack->read p50 {percentile(read_ms, 50):.1f} ms, "
-        f"p95 {percentile(read_ms, 95):.1f} ms ({elapsed:.1f} s)"
+        f"read-your-writes: {rounds} rounds, write via one instance, read via {how}, "
+        f"{flushes.count} flushes racing: checks={checks} ok={checks - stale} stale={stale}; "
+        f"ack->read back p50 {percentile(read_ms, 50):.1f} ms, p95 {percentile(read_ms, 95):.1f} ms "
+        f"({elapsed:.1f} s)"
     )
     return stale == 0
 
@@ -219,8 +271,6 @@ def lww_concurrent(rr: RoundRobin, session_id: str, ids: list[str], writers: int
     writes: dict[str, list[Write]] = defaultdict(list)
     lock = threading.Lock()
     refused = 0
-    stop_flushing = threading.Event()
-    flushes = flush_refusals = 0
 
     def writer(number: int) -> None:
         nonlocal refused
@@ -240,26 +290,14 @@ def lww_concurrent(rr: RoundRobin, session_id: str, ids: list[str], writers: int
                 for task_id in chosen:
                     writes[task_id].append(Write(value, sent, acked))
 
-    def flusher() -> None:
-        # Manual flushes (a client pausing) through every instance, racing the size-triggered ones.
-        nonlocal flushes, flush_refusals
-        while not stop_flushing.wait(0.3):
-            response = rr.clients[rr.pick()].post(f"{API}/flush", timeout=60)
-            flushes += 1
-            # 503 FLUSH_FAILED when another flusher kept the lock past the wait: allowed, data stays.
-            flush_refusals += response.status_code != 200
-
     started = time.perf_counter()
-    flush_thread = threading.Thread(target=flusher)
-    flush_thread.start()
-    threads = [threading.Thread(target=writer, args=(w,)) for w in range(writers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    write_seconds = time.perf_counter() - started
-    stop_flushing.set()
-    flush_thread.join()
+    with RacingFlushes(rr) as flushes:
+        threads = [threading.Thread(target=writer, args=(w,)) for w in range(writers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        write_seconds = time.perf_counter() - started
     flush(rr.clients[1])
     drain_seconds = time.perf_counter() - started - write_seconds
 
@@ -284,7 +322,7 @@ def lww_concurrent(rr: RoundRobin, session_id: str, ids: list[str], writers: int
     print(
         f"last-write-wins, concurrent: {writers} writers over {len(rr.clients)} instances, {rounds} batches "
         f"each, {total_writes:,} acknowledged task writes to {len(written)} ids in {write_seconds:.1f} s "
-        f"({total_writes / write_seconds:,.0f} writes/s), {flushes} manual flushes racing ({flush_refusals} answered 503), refused={refused}, "
+        f"({total_writes / write_seconds:,.0f} writes/s), {flushes.count} manual flushes racing ({flushes.refused} answered 503), refused={refused}, "
         f"final flush {drain_seconds:.1f} s"
     )
     print(
