@@ -1,5 +1,5 @@
 # The targets people reach for. `make run` and `make test` are the README's two commands.
-.PHONY: setup run test lint format worker beat bench migrate chaos
+.PHONY: setup run test lint format worker beat bench load migrate chaos
 
 PYTEST_ARGS ?=
 VENV := .venv/bin
@@ -33,3 +33,7 @@ beat:           ## Celery beat: run exactly one
 
 bench:          ## benchmarks against MariaDB + Redis; print figures
 	scripts/bootstrap.sh dev && scripts/services.sh && $(VENV)/python bench/ingest.py
+
+load:           ## load test (locust, 60 s) and multi-instance run against MariaDB + Redis; print figures
+	scripts/bootstrap.sh dev && scripts/services.sh && $(VENV)/pip install -q -r requirements/bench.txt \
+		&& $(VENV)/python bench/load.py && $(VENV)/python bench/multi_instance.py
