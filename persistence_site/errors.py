@@ -13,6 +13,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found, server_error
 from rest_framework import exceptions, status
@@ -159,6 +161,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
 
     if isinstance(exc, Http404):
         exc = NotFound()
+    elif isinstance(exc, DatabaseOperationalError | DatabaseInterfaceError):
+        # The database is down or the connection broke: a dependency outage, not a bug.
+        logger.warning("database unavailable", exc_info=True)
+        exc = ServiceUnavailable("The database is unavailable; retry later.")
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, RequestDataTooBig):

@@ -33,9 +33,9 @@ class RecoverySessionSummaryOut(serializers.Serializer):
 
 class RecoverySessionDetailOut(RecoverySessionSummaryOut):
     file_path = serializers.CharField()
-    game_info = serializers.JSONField(allow_null=True)
+    game_info = serializers.DictField(allow_null=True)
     llm_provider = serializers.CharField()
-    metadata = serializers.JSONField(allow_null=True)
+    metadata = serializers.DictField(allow_null=True)
     estimated_completion = serializers.DateTimeField(
         allow_null=True, help_text="Projected from the finishing rate so far; null when not projectable."
     )

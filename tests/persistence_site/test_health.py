@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from persistence_site import __version__
+from tests.factories import task_record
 from tests.processes import GunicornServer, free_port, service_env
 
 pytestmark = pytest.mark.django_db
@@ -49,9 +50,15 @@ def test_health_is_503_when_the_database_is_unreachable():
 
     with GunicornServer(env=env, wait_healthy=False) as server:
         response = httpx.get(server.url + "/health", timeout=20)
+        # an API call that needs the database answers 503 in the contract's shape, not 500
+        tasks = {"tasks": [task_record("only-in-the-database")]}
+        api = httpx.post(server.url + "/api/v1/translation/tasks/batch", json=tasks, timeout=20)
 
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "unhealthy"
     assert body["database"] == "unhealthy"
     assert "Traceback" not in response.text
+    assert api.status_code == 503
+    assert api.json()["error_code"] == "STORAGE_UNAVAILABLE"
+    assert api.headers["Retry-After"]
