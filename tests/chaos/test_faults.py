@@ -54,7 +54,7 @@ def _settle_and_verify(stack: Stack, ledger: Ledger, fault: str, **verify_args) 
         conn.close()
     FIGURES.append(
         f"fault={fault} accepted={figures['accepted']} stored={figures['stored']} lost={figures['lost']} "
-        f"stale={figures['stale']} (requests ok={figures['requests_ok']} failed={figures['requests_failed']}, "
+        f"stale={figures['stale']} resurrected={figures['resurrected']} (requests ok={figures['requests_ok']} failed={figures['requests_failed']}, "
         f"dead_letters={figures['dead_letters']})"
     )
     return figures
@@ -123,3 +123,42 @@ def test_redis_killed_and_restarted_from_its_aof(stack):
 
     figures = _run(stack, "redis_sigkill_restart", inject, prefix="rd")
     assert figures["requests_failed"] > 0  # the outage was real
+
+
+def test_session_deletes_racing_flushes(stack):
+    """Sessions deleted while their buffered records are being flushed stay deleted.
+
+    One load keeps flushes busy with sessions that stay; a second streams into sessions that are
+    deleted, each DELETE issued while a flush holds the lock. Nothing acknowledged for the kept
+    sessions may be lost, and nothing of a deleted session may reappear (resurrected=0): a record
+    of a deleted session that a running flush had already read must not be written after the delete.
+    """
+    redis_client = stack.redis.client()
+    ledger = Ledger()
+    kept = Load(stack.web.url, ledger, prefix="dk").start()
+    doomed = Load(stack.web.url, ledger, prefix="dx", sessions_per_client=4).start()
+    time.sleep(LOAD_SECONDS)
+    doomed.stop()  # its last writes are still in the buffer or in a flush
+    deleted = sorted({rid for kind, rid in ledger.acked if kind == "session" and rid.startswith("dx")})
+    raced = 0
+    with httpx.Client(base_url=stack.web.url, timeout=30) as http:
+        for session_id in deleted:
+            deadline = time.monotonic() + 2
+            while not redis_client.exists("persistence:{buffer}:lock:translation_tasks"):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.002)
+            else:
+                raced += 1
+            response = http.delete(f"/api/v1/translation/sessions/{session_id}")
+            assert response.status_code == 200, response.text
+    time.sleep(LOAD_SECONDS)
+    kept.stop()
+    figures = _settle_and_verify(stack, ledger, "delete_racing_flush", deleted_sessions=frozenset(deleted))
+    FIGURES[-1] += f" deleted_sessions={len(deleted)} deletes_during_a_flush={raced}"
+    assert deleted and raced > 0, "no DELETE ran while a flush held the lock"
+    assert figures["requests_ok"] > 0
+    assert figures["lost"] == 0
+    assert figures["stale"] == 0
+    assert figures["resurrected"] == 0
+    assert figures["dead_letters"] == 0
