@@ -167,7 +167,7 @@ CACHE_URL = env.str("CACHE_URL", default="") or REDIS_URL
 if CACHE_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "persistence_site.cache.RedisCache",
             "LOCATION": CACHE_URL,
             "KEY_PREFIX": "persistence:cache",
             "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
