@@ -17,7 +17,7 @@ _STATUSES = SessionStatus.values
 _TASK_STATUSES = TaskStatus.values
 
 
-class RecoverySessionSummaryOut(serializers.Serializer):
+class SessionSummaryOut(serializers.Serializer):
     session_id = serializers.CharField()
     filename = serializers.CharField()
     status = serializers.ChoiceField(choices=_STATUSES)
@@ -31,7 +31,7 @@ class RecoverySessionSummaryOut(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-class RecoverySessionDetailOut(RecoverySessionSummaryOut):
+class SessionDetailOut(SessionSummaryOut):
     file_path = serializers.CharField()
     game_info = serializers.DictField(allow_null=True)
     llm_provider = serializers.CharField()
@@ -41,7 +41,7 @@ class RecoverySessionDetailOut(RecoverySessionSummaryOut):
     )
 
 
-class RecoveryTaskOut(serializers.Serializer):
+class TaskOut(serializers.Serializer):
     task_id = serializers.CharField()
     session_id = serializers.CharField()
     batch_id = serializers.CharField()
@@ -64,14 +64,14 @@ class RecoveryTaskOut(serializers.Serializer):
 
 class IncompleteSessionsOut(serializers.Serializer):
     count = serializers.IntegerField()
-    sessions = RecoverySessionSummaryOut(many=True)
+    sessions = SessionSummaryOut(many=True)
 
 
 class RestoreOut(serializers.Serializer):
     session_id = serializers.CharField()
-    session = RecoverySessionDetailOut()
+    session = SessionDetailOut()
     tasks_count = serializers.IntegerField(help_text="Equals the length of tasks.")
-    tasks = RecoveryTaskOut(many=True)
+    tasks = TaskOut(many=True)
     restored_at = serializers.DateTimeField()
 
 
@@ -101,14 +101,12 @@ class RecoveryStatusOut(serializers.Serializer):
     checked_at = serializers.DateTimeField()
 
 
-class RecoveryErrorOut(serializers.Serializer):
+class ErrorOut(serializers.Serializer):
     detail = serializers.CharField()
     error_code = serializers.CharField()
     errors = serializers.ListField(child=serializers.DictField(child=serializers.CharField()))
 
 
-ErrorOut = RecoveryErrorOut
-SessionDetailOut = RecoverySessionDetailOut
 NOT_FOUND = OpenApiResponse(
     ErrorOut,
     description='Unknown session: {"detail": "Session not found", "error_code": "NOT_FOUND", "session_id": ...}.',

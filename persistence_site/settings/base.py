@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc assets, served locally (no CDN)
     "django_prometheus",
     # The library must be installed for its abstract model; api_keys holds the concrete one.
     "rest_framework_api_key",
@@ -57,6 +58,8 @@ MIDDLEWARE = [
     "persistence_site.middleware.RequestLogMiddleware",
     "persistence_site.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (admin, API docs) from gunicorn itself, compressed and cacheable.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -96,6 +99,10 @@ USE_TZ = True
 # https://docs.djangoproject.com/en/5.2/howto/static-files/
 STATIC_URL = "static/"
 STATIC_ROOT = env.str("STATIC_ROOT", default=str(BASE_DIR / "data" / "static"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 # --- Request limits ---------------------------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/ref/settings/#data-upload-max-memory-size
@@ -109,6 +116,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BODY_BYTES
 REDIS_URL = env.str("REDIS_URL", default="") or None
 BUFFER_FLUSH_SIZE = positive_int(env, "BUFFER_FLUSH_SIZE", 1000)
 BUFFER_FLUSH_INTERVAL = positive_int(env, "BUFFER_FLUSH_INTERVAL", 30)
+# Seconds GET /stats answers from a cached computation (it scans both tables); 0 turns caching off.
+STATS_CACHE_SECONDS = env.int("STATS_CACHE_SECONDS", default=5)
 BUFFER_CAPACITY = positive_int(env, "BUFFER_CAPACITY", 200_000)
 RETENTION_COMPLETED_DAYS = positive_int(env, "RETENTION_COMPLETED_DAYS", 90)
 RETENTION_FAILED_DAYS = positive_int(env, "RETENTION_FAILED_DAYS", 30)
@@ -218,6 +227,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Durable, fast, batched persistence for translation sessions and tasks.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # 3.1: the write endpoints' request bodies come from pydantic, whose JSON Schema uses 3.1 forms.
     "OAS_VERSION": "3.1.0",
     "POSTPROCESSING_HOOKS": [

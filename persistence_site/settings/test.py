@@ -10,3 +10,7 @@ os.environ.setdefault("API_AUTH_ENABLED", "false")
 from persistence_site.settings.base import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Static files straight from the apps (no collectstatic before the tests).
+WHITENOISE_USE_FINDERS = True
+STATIC_ROOT = None

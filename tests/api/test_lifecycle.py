@@ -7,7 +7,8 @@ import pytest
 from storage_backends.flush import flush_all
 from tests.factories import session_record, task_record
 from tests.recovery.stored import days_ago, store_session, store_tasks
-from translation.api.lifecycle import SessionCleanupView, SessionDeleteView, SessionStatusView
+from translation.api.lifecycle import SessionCleanupView, SessionStatusView
+from translation.api.queries import SessionDetailView
 from translation.models import Session, Task
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,7 +29,7 @@ def restore_status(client, session_id: str) -> int:
 
 
 def test_views_declare_the_contract_scopes():
-    assert SessionDeleteView.required_scope == "admin"
+    assert SessionDetailView.required_scope == {"GET": "read", "DELETE": "admin"}
     assert SessionStatusView.required_scope == "write"
     assert SessionCleanupView.required_scope == "admin"
 

@@ -4,9 +4,8 @@
     PATCH  /api/v1/translation/sessions/<id>/status    scope write
     POST   /api/v1/translation/sessions/cleanup        scope admin
 
-``SessionDeleteMixin`` carries the DELETE handler so the session detail view (GET, read path) can
-serve the same URL: ``class SessionDetailView(SessionDeleteMixin, ...)`` with
-``required_scope = {"GET": "read", "DELETE": "admin"}``.
+``SessionDeleteMixin`` carries the DELETE handler; the session detail view of the read path
+(translation.api.queries.SessionDetailView) serves GET and DELETE on the same URL.
 """
 
 from __future__ import annotations
@@ -113,10 +112,6 @@ class SessionDeleteMixin:
     def delete(self, request: Request, session_id: str) -> Response:
         deleted_tasks = session_delete(session_id=session_id)
         return Response({"status": "deleted", "session_id": session_id, "deleted_tasks": deleted_tasks})
-
-
-class SessionDeleteView(SessionDeleteMixin, APIView):
-    required_scope = "admin"
 
 
 @extend_schema(

@@ -1,0 +1,179 @@
+"""Reads of the query endpoints (API.md §3): filtered pages, details with read-your-writes, stats.
+
+    sessions_page(query=request.query_params)            # {"total", "page", ..., "items": [...]}
+    session_detail_get(session_id="s-1")                  # stored row overlaid with the buffer
+    stats_get()                                           # cached for STATS_CACHE_SECONDS
+
+Lists read the database only: a write appears in them once flushed (within
+BUFFER_FLUSH_INTERVAL). Details read the buffer too, so a client sees its own accepted writes at
+once. Each list is two queries (COUNT and the page) that select only the returned columns; the
+orderings end with the primary key (stable pages) and follow the indexes of translation.models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q
+
+from persistence_site.errors import InvalidQuery, NotFound
+from persistence_site.pagination import form_errors, page_of, page_params
+from recovery.representation import (
+    SUMMARY_FIELDS,
+    TASK_FIELDS,
+    session_detail,
+    session_summary,
+    task_from_record,
+    task_from_values,
+)
+from recovery.selectors import overlay, session_row_get
+from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer
+from translation.filters import SessionFilter, SessionTaskFilter, TaskFilter, valid_filterset
+from translation.models import Session, SessionStatus, Task, TaskStatus
+
+SORT_FIELDS = ("created_at", "updated_at")
+STATS_CACHE_KEY = "translation:stats"
+
+
+class SortForm(forms.Form):
+    sort_by = forms.ChoiceField(choices=[(f, f) for f in SORT_FIELDS], required=False)
+    order = forms.ChoiceField(choices=[("asc", "asc"), ("desc", "desc")], required=False)
+
+
+def _session_ordering(query: Mapping[str, Any]) -> tuple[str, str]:
+    form = SortForm(query)
+    if not form.is_valid():
+        raise InvalidQuery("Invalid sort parameters.", errors=form_errors(form))
+    field = form.cleaned_data["sort_by"] or "created_at"
+    sign = "" if form.cleaned_data["order"] == "asc" else "-"
+    # Ties by the primary key, in the same direction: one index range scan, backwards for desc.
+    return f"{sign}{field}", f"{sign}session_id"
+
+
+def _not_found(kind: str, record_id: str) -> NotFound:
+    return NotFound(f"{kind.capitalize()} not found", extra={f"{kind}_id": record_id})
+
+
+def sessions_page(*, query: Mapping[str, Any]) -> dict[str, Any]:
+    """Session summaries: filters status, llm_provider, from_date, to_date; sort_by, order."""
+    params = page_params(query)
+    ordering = _session_ordering(query)
+    rows = valid_filterset(SessionFilter, query, Session.objects.all()).qs
+    return page_of(rows.order_by(*ordering).values(*SUMMARY_FIELDS), params, render=session_summary)
+
+
+def session_detail_get(*, session_id: str, buffer: WriteBuffer | None = None) -> dict[str, Any]:
+    """Every field plus the derived ones, as last accepted (stored or buffered); 404 if unknown."""
+    row = session_row_get(session_id=session_id, buffer=buffer)
+    if row is None:
+        raise _not_found("session", session_id)
+    return session_detail(row)
+
+
+def session_exists(session_id: str, buffer: WriteBuffer | None = None) -> bool:
+    if Session.objects.filter(pk=session_id).exists():
+        return True
+    return (buffer or get_write_buffer()).get(SESSIONS, session_id) is not None
+
+
+def session_tasks_page(*, session_id: str, query: Mapping[str, Any]) -> dict[str, Any]:
+    """The session's stored tasks by row_index, then task_id; filters status, sheet_name."""
+    params = page_params(query)
+    filterset = valid_filterset(SessionTaskFilter, query, Task.objects.filter(session_id=session_id))
+    if not session_exists(session_id):
+        raise _not_found("session", session_id)
+    rows = filterset.qs.order_by("row_index", "task_id").values_list(*TASK_FIELDS)
+    return {"session_id": session_id, **page_of(rows, params, render=task_from_values)}
+
+
+def tasks_page(*, query: Mapping[str, Any]) -> dict[str, Any]:
+    """Stored tasks by task_id; filters session_id, status, batch_id, from_date, to_date."""
+    params = page_params(query)
+    rows = valid_filterset(TaskFilter, query, Task.objects.all()).qs
+    return page_of(rows.order_by("task_id").values_list(*TASK_FIELDS), params, render=task_from_values)
+
+
+def task_detail_get(*, task_id: str, buffer: WriteBuffer | None = None) -> dict[str, Any]:
+    """Every task field as last accepted (stored or buffered); 404 if unknown."""
+    buffered = (buffer or get_write_buffer()).get(TASKS, task_id)
+    if buffered is None:
+        row = Task.objects.filter(pk=task_id).values_list(*TASK_FIELDS).first()
+        if row is None:
+            raise _not_found("task", task_id)
+        return task_from_values(row)
+    stored_created = Task.objects.filter(pk=task_id).values_list("created_at", flat=True).first()
+    return task_from_record(overlay(buffered, stored_created))
+
+
+def _seconds(value: Any) -> float:
+    return round(value.total_seconds(), 3) if value is not None else 0.0
+
+
+def stats_compute() -> dict[str, Any]:
+    """The statistics of API.md §3: one conditional aggregation per table plus the catalogue."""
+    session_statuses = SessionStatus.values
+    task_statuses = TaskStatus.values
+    sessions = Session.objects.order_by().aggregate(
+        total=Count("pk"),
+        **{status: Count("pk", filter=Q(status=status)) for status in session_statuses},
+        average_session_time=Avg(
+            ExpressionWrapper(F("updated_at") - F("created_at"), output_field=DurationField()),
+            filter=Q(status=SessionStatus.COMPLETED),
+        ),
+    )
+    tasks = Task.objects.order_by().aggregate(
+        total=Count("pk"),
+        **{status: Count("pk", filter=Q(status=status)) for status in task_statuses},
+        average_duration_ms=Avg("duration_ms", filter=Q(status=TaskStatus.COMPLETED)),
+    )
+    finished = tasks["completed"] + tasks["failed"]
+    average_ms = tasks.pop("average_duration_ms")
+    return {
+        "sessions": {"total": sessions["total"], **{s: sessions[s] for s in session_statuses}},
+        "tasks": tasks,
+        "performance": {
+            "average_session_time": _seconds(sessions["average_session_time"]),
+            "average_task_time": round(float(average_ms) / 1000, 3) if average_ms is not None else 0.0,
+            "success_rate": round(100 * tasks["completed"] / finished, 1) if finished else 0.0,
+        },
+        "storage": {
+            "database_size_mb": database_size_mb(),
+            "sessions_table_rows": sessions["total"],
+            "tasks_table_rows": tasks["total"],
+        },
+    }
+
+
+def stats_get() -> dict[str, Any]:
+    """``stats_compute`` cached for STATS_CACHE_SECONDS (0: always computed)."""
+    seconds = settings.STATS_CACHE_SECONDS
+    if seconds <= 0:
+        return stats_compute()
+    stats = cache.get(STATS_CACHE_KEY)
+    if stats is None:
+        stats = stats_compute()
+        cache.set(STATS_CACHE_KEY, stats, seconds)
+    return stats
+
+
+def database_size_mb() -> float:
+    """Data plus indexes of the service's tables: the catalogue on MySQL/MariaDB (InnoDB's
+    estimate, updated by the server), the file's pages on SQLite."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "mysql":
+            cursor.execute(
+                "SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables "
+                "WHERE table_schema = DATABASE()"
+            )
+            size = int(cursor.fetchone()[0])
+        elif connection.vendor == "sqlite":
+            cursor.execute("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
+            size = int(cursor.fetchone()[0])
+        else:
+            size = 0
+    return round(size / (1024 * 1024), 2)
