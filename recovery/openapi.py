@@ -1,4 +1,4 @@
-"""OpenAPI descriptions of the recovery and lifecycle answers (documentation only).
+"""OpenAPI descriptions of the answers (documentation only): sessions, tasks, errors, recovery.
 
 The answers themselves are built by recovery.representation (plain dicts, for speed); these
 serializers only tell drf-spectacular their shape.

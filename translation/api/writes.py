@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from persistence_site.errors import MalformedJSON
+from recovery.openapi import ErrorOut
 from translation.services.ingest import buffer_flush, session_batch_upsert, task_batch_upsert
 from translation.validation import SessionBatchIn, TaskBatchIn, validate_batch
 
@@ -31,14 +32,6 @@ FlushedOut = inline_serializer(
         "sessions_written": serializers.IntegerField(),
         "tasks_written": serializers.IntegerField(),
         "duration_ms": serializers.IntegerField(),
-    },
-)
-ErrorOut = inline_serializer(
-    "Error",
-    {
-        "detail": serializers.CharField(),
-        "error_code": serializers.CharField(),
-        "errors": serializers.ListField(child=serializers.DictField(child=serializers.CharField())),
     },
 )
 _WRITE_ERRORS = {
