@@ -27,6 +27,7 @@ if [ "$profile" = dev ]; then
   apt_install chromium || echo "bootstrap: chromium not installed; browser tests will be skipped" >&2
   apt_install docker-compose || echo "bootstrap: docker-compose not installed; compose validation skipped" >&2
   apt_install prometheus || echo "bootstrap: prometheus (promtool) not installed; alert-rule checks skipped" >&2
+  apt_install apache2-utils || echo "bootstrap: apache2-utils (ab) not installed; bench/query.py needs it" >&2
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -12,6 +12,7 @@ orderings end with the primary key (stable pages) and follow the indexes of tran
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,6 +39,8 @@ from translation.models import Session, SessionStatus, Task, TaskStatus
 
 SORT_FIELDS = ("created_at", "updated_at")
 STATS_CACHE_KEY = "translation:stats"
+#: Seconds out-of-date statistics may still be served while one request recomputes them.
+STATS_REFRESH_TIMEOUT = 60
 
 
 class SortForm(forms.Form):
@@ -150,14 +153,26 @@ def stats_compute() -> dict[str, Any]:
 
 
 def stats_get() -> dict[str, Any]:
-    """``stats_compute`` cached for STATS_CACHE_SECONDS (0: always computed)."""
+    """``stats_compute`` cached for STATS_CACHE_SECONDS (0: always computed).
+
+    On a large database the computation takes a second or more (it reads both tables), so when the
+    cached figures are out of date one request recomputes them while the others keep answering
+    with the previous figures for up to a minute more, instead of all recomputing at once.
+    """
     seconds = settings.STATS_CACHE_SECONDS
     if seconds <= 0:
         return stats_compute()
-    stats = cache.get(STATS_CACHE_KEY)
-    if stats is None:
+    cached = cache.get(STATS_CACHE_KEY)
+    now = time.time()
+    if cached is not None and now - cached["computed_at"] < seconds:
+        return cached["stats"]
+    if cached is not None and not cache.add(STATS_CACHE_KEY + ":refreshing", 1, STATS_REFRESH_TIMEOUT):
+        return cached["stats"]  # another request is refreshing them
+    try:
         stats = stats_compute()
-        cache.set(STATS_CACHE_KEY, stats, seconds)
+        cache.set(STATS_CACHE_KEY, {"stats": stats, "computed_at": now}, seconds + STATS_REFRESH_TIMEOUT)
+    finally:
+        cache.delete(STATS_CACHE_KEY + ":refreshing")
     return stats
 
 

@@ -418,7 +418,25 @@ def test_stats_are_cached_briefly(api_client, settings):
     store_session("later")
 
     assert get_ok(api_client, "/stats") == first  # within the cache period
-    cache.delete(STATS_CACHE_KEY)
+    settings.STATS_CACHE_SECONDS = 0.001  # out of date now
+    assert get_ok(api_client, "/stats")["sessions"]["total"] == first["sessions"]["total"] + 1
+
+
+def test_out_of_date_stats_are_served_while_another_request_refreshes_them(api_client, settings):
+    from django.core.cache import cache
+
+    from translation.selectors import STATS_CACHE_KEY
+
+    settings.STATS_CACHE_SECONDS = 60
+    cache.delete_many([STATS_CACHE_KEY, STATS_CACHE_KEY + ":refreshing"])
+    first = get_ok(api_client, "/stats")
+    store_session("later")
+    settings.STATS_CACHE_SECONDS = 0.001
+    cache.add(STATS_CACHE_KEY + ":refreshing", 1, 30)  # as if another request were computing them
+    try:
+        assert get_ok(api_client, "/stats") == first
+    finally:
+        cache.delete(STATS_CACHE_KEY + ":refreshing")
     assert get_ok(api_client, "/stats")["sessions"]["total"] == first["sessions"]["total"] + 1
 
 
