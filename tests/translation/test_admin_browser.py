@@ -113,5 +113,7 @@ def test_operator_finds_a_session_follows_to_its_tasks_and_deletes_it(server, br
     api = server.url + "/api/v1/translation"
     assert httpx.post(f"{api}/flush", timeout=10).status_code == 200
     assert httpx.post(f"{api}/recovery/restore/s-target", timeout=10).status_code == 404
+    assert httpx.get(f"{api}/sessions/s-target", timeout=10).status_code == 404
+    assert httpx.get(f"{api}/tasks", params={"session_id": "s-target"}, timeout=10).json()["total"] == 0
     incomplete = httpx.get(f"{api}/recovery/incomplete-sessions", timeout=10).json()
     assert [s["session_id"] for s in incomplete["sessions"]] == ["s-qwen"]
