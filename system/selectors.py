@@ -95,6 +95,7 @@ def effective_config() -> dict[str, Any]:
             "capacity": settings.BUFFER_CAPACITY,
             "lock_ttl_seconds": getattr(settings, "BUFFER_LOCK_TTL", None),
         },
+        "stats_cache_seconds": settings.STATS_CACHE_SECONDS,
         "retention": {
             "completed_days": settings.RETENTION_COMPLETED_DAYS,
             "failed_days": settings.RETENTION_FAILED_DAYS,
