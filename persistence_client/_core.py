@@ -1,0 +1,245 @@
+"""What the sync and async clients share: settings, retry policy, error mapping, the local buffer."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+
+import httpx
+
+from persistence_client.errors import (
+    AuthError,
+    BufferFull,
+    NotFound,
+    PersistenceError,
+    Throttled,
+    Unavailable,
+    ValidationFailed,
+)
+
+API = "/api/v1/translation"
+SESSIONS, TASKS = "sessions", "tasks"
+#: Records per batch request the service accepts at most (API.md §2).
+MAX_BATCH = 1000
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds per kind of call (the service guide's defaults)."""
+
+    write: float = 2.0
+    query: float = 5.0
+    flush: float = 10.0
+    restore: float = 30.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential back-off with full jitter on connection errors, timeouts, 429 and 5xx.
+
+    Attempt ``n`` (from 1) waits a random time up to ``min(max_delay, base_delay * 2**(n-1))``,
+    or what ``Retry-After`` asks for when the service sent it (capped at ``max_delay``).
+    Validation errors (4xx other than 429) are never retried.
+    """
+
+    attempts: int = 5
+    base_delay: float = 0.2
+    max_delay: float = 10.0
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_delay)
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """The ``Retry-After`` header in seconds (delta-seconds or an HTTP date), if any."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        import datetime as dt
+
+        return (parsedate_to_datetime(value) - dt.datetime.now(dt.UTC)).total_seconds()
+    except (TypeError, ValueError):
+        return None
+
+
+def error_for(response: httpx.Response) -> PersistenceError:
+    """The exception for an error answer, carrying the contract's error body."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    kwargs: dict[str, Any] = {
+        "status": response.status_code,
+        "error_code": body.get("error_code"),
+        "errors": body.get("errors") or [],
+        "body": body,
+    }
+    detail = str(body.get("detail") or response.reason_phrase or "error")
+    status = response.status_code
+    if status in (401, 403):
+        return AuthError(detail, **kwargs)
+    if status == 404:
+        return NotFound(detail, **kwargs)
+    if status == 429:
+        return Throttled(detail, **kwargs)
+    if status >= 500:
+        return Unavailable(detail, **kwargs)
+    return ValidationFailed(detail, **kwargs)
+
+
+def connection_error(exc: Exception) -> Unavailable:
+    return Unavailable(f"{type(exc).__name__}: {exc}")
+
+
+def query_params(filters: Mapping[str, Any]) -> dict[str, str]:
+    """Filters as query parameters: None dropped, dates as ISO 8601."""
+    params = {}
+    for name, value in filters.items():
+        if value is None:
+            continue
+        params[name] = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return params
+
+
+@dataclass
+class ClientStats:
+    """Counters of what the client did (for logs and tests)."""
+
+    requests: int = 0
+    retries: int = 0
+    records_sent: dict[str, int] = field(default_factory=lambda: {SESSIONS: 0, TASKS: 0})
+    batches_sent: dict[str, int] = field(default_factory=lambda: {SESSIONS: 0, TASKS: 0})
+    records_rejected: int = 0
+
+
+@dataclass
+class RecoveredSession:
+    """An incomplete session as the service last accepted it, with its pending and processing tasks."""
+
+    session: Record
+    tasks: list[Record]
+
+    @property
+    def session_id(self) -> str:
+        return str(self.session["session_id"])
+
+
+Overflow = Literal["block", "raise"]
+
+
+class RecordBuffer:
+    """Records waiting to be sent, per kind, bounded to ``capacity`` in total (thread-safe).
+
+    Sessions are always sent before tasks, so a task never reaches the service before its session.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.lock = threading.Lock()
+        self.space = threading.Condition(self.lock)
+        self.pending: dict[str, deque[Record]] = {SESSIONS: deque(), TASKS: deque()}
+
+    def __len__(self) -> int:
+        return len(self.pending[SESSIONS]) + len(self.pending[TASKS])
+
+    def try_add(self, kind: str, records: list[Record]) -> bool:
+        with self.lock:
+            return self._add_locked(kind, records)
+
+    def add_blocking(self, kind: str, records: list[Record], timeout: float) -> bool:
+        with self.space:
+            return self.space.wait_for(lambda: self._add_locked(kind, records), timeout)
+
+    def _add_locked(self, kind: str, records: list[Record]) -> bool:
+        if len(self) + len(records) > self.capacity and len(self) > 0:
+            return False
+        self.pending[kind].extend(records)
+        return True
+
+    def next_batch(self, size: int) -> tuple[str, list[Record]] | None:
+        """The oldest ``size`` records of the first kind with any (sessions first); not removed."""
+        with self.lock:
+            for kind in (SESSIONS, TASKS):
+                queue = self.pending[kind]
+                if queue:
+                    return kind, [queue[i] for i in range(min(size, len(queue)))]
+        return None
+
+    def remove(self, kind: str, count: int) -> None:
+        with self.space:
+            queue = self.pending[kind]
+            for _ in range(count):
+                queue.popleft()
+            self.space.notify_all()
+
+    def full_batch_ready(self, size: int) -> bool:
+        return any(len(q) >= size for q in self.pending.values())
+
+
+def batches(records: Iterable[Mapping[str, Any]]) -> list[Record]:
+    return [dict(r) for r in records]
+
+
+def overflow_error(capacity: int) -> BufferFull:
+    return BufferFull(
+        f"The client's buffer holds {capacity} records: the service has not been taking writes."
+    )
+
+
+def next_delay(
+    policy: RetryPolicy, attempt: int, response: httpx.Response | None, exc: Exception | None
+) -> float:
+    """Seconds to wait before attempt ``attempt + 1``; raises the error when it must not be retried
+    (a 4xx other than 429) or the attempts are used up."""
+    if response is not None:
+        error = error_for(response)
+        if response.status_code not in RETRYABLE_STATUSES:
+            raise error
+        retry_after = retry_after_seconds(response)
+    else:
+        error = connection_error(exc or RuntimeError("no answer"))
+        retry_after = None
+    if attempt >= policy.attempts:
+        raise error
+    return policy.delay(attempt, retry_after)
+
+
+def encode(body: Any) -> bytes:
+    """JSON with datetimes and dates as ISO 8601."""
+    import json
+
+    def default(value: Any) -> Any:
+        if hasattr(value, "isoformat"):
+            return value.isoformat()
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+    return json.dumps(body, default=default, separators=(",", ":")).encode()
+
+
+def headers(api_key: str | None) -> dict[str, str]:
+    result = {"Content-Type": "application/json", "User-Agent": "persistence-client/1.0"}
+    if api_key:
+        result["X-API-Key"] = api_key
+    return result
+
+
+def pages_done(page: Mapping[str, Any]) -> bool:
+    return not page["items"] or page["page"] >= page["total_pages"]

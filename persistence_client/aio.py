@@ -1,0 +1,283 @@
+"""The asyncio client: the same API as ``PersistenceClient``, with coroutines.
+
+async with AsyncPersistenceClient("http://127.0.0.1:8000", api_key=KEY) as client:
+    await client.persist_tasks(tasks)
+    async for session in client.iter_sessions(status="processing"):
+        ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from persistence_client._core import (
+    API,
+    MAX_BATCH,
+    SESSIONS,
+    TASKS,
+    ClientStats,
+    Overflow,
+    Record,
+    RecordBuffer,
+    RecoveredSession,
+    RetryPolicy,
+    Timeouts,
+    encode,
+    headers,
+    next_delay,
+    overflow_error,
+    pages_done,
+    query_params,
+)
+from persistence_client.client import RejectedHandler, log_rejected
+from persistence_client.errors import PersistenceError, ValidationFailed
+
+logger = logging.getLogger("persistence_client")
+
+
+class AsyncPersistenceClient:
+    """See ``PersistenceClient``; the sender is a task on the running event loop."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        batch_size: int = 100,
+        flush_interval: float = 1.0,
+        max_buffered: int = 10_000,
+        overflow: Overflow = "block",
+        block_timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        timeouts: Timeouts | None = None,
+        on_rejected: RejectedHandler = log_rejected,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if not 1 <= batch_size <= MAX_BATCH:
+            raise ValueError(f"batch_size must be 1-{MAX_BATCH}")
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.overflow = overflow
+        self.block_timeout = block_timeout
+        self.retry = retry or RetryPolicy()
+        self.timeouts = timeouts or Timeouts()
+        self.on_rejected = on_rejected
+        self.counters = ClientStats()
+        self._sleep = sleep
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), headers=headers(api_key), transport=transport
+        )
+        self._buffer = RecordBuffer(max_buffered)
+        self._send_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._sender: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # --- writes ---------------------------------------------------------------------------------
+    async def persist_sessions(self, sessions: Iterable[Mapping[str, Any]]) -> None:
+        await self._enqueue(SESSIONS, sessions)
+
+    async def persist_tasks(self, tasks: Iterable[Mapping[str, Any]]) -> None:
+        await self._enqueue(TASKS, tasks)
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    async def flush(self, *, wait_for_storage: bool = True) -> dict[str, Any] | None:
+        await self.send_buffered()
+        if not wait_for_storage:
+            return None
+        response = await self._call("POST", f"{API}/flush", timeout=self.timeouts.flush)
+        return response.json()  # type: ignore[no-any-return]
+
+    async def send_buffered(self) -> int:
+        accepted = 0
+        refused: ValidationFailed | None = None
+        async with self._send_lock:
+            while (batch := self._buffer.next_batch(self.batch_size)) is not None:
+                kind, records = batch
+                try:
+                    await self._call(
+                        "POST", f"{API}/{kind}/batch", body={kind: records}, timeout=self.timeouts.write
+                    )
+                except ValidationFailed as exc:
+                    refused = exc
+                    self.counters.records_rejected += len(records)
+                    self.on_rejected(kind, records, exc)
+                else:
+                    accepted += len(records)
+                    self.counters.records_sent[kind] += len(records)
+                    self.counters.batches_sent[kind] += 1
+                self._buffer.remove(kind, len(records))
+        if refused is not None:
+            raise refused
+        return accepted
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._sender is not None:
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sender
+        try:
+            if self._buffer or self.counters.batches_sent[SESSIONS] or self.counters.batches_sent[TASKS]:
+                await self.flush()
+        finally:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncPersistenceClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # --- queries --------------------------------------------------------------------------------
+    async def get_session(self, session_id: str) -> Record:
+        return await self._get(f"{API}/sessions/{session_id}")
+
+    async def get_task(self, task_id: str) -> Record:
+        return await self._get(f"{API}/tasks/{task_id}")
+
+    def iter_sessions(self, *, page_size: int = 100, **filters: Any) -> AsyncIterator[Record]:
+        return self._items(f"{API}/sessions", page_size, filters)
+
+    def iter_tasks(self, *, page_size: int = 100, **filters: Any) -> AsyncIterator[Record]:
+        return self._items(f"{API}/tasks", page_size, filters)
+
+    def iter_session_tasks(
+        self, session_id: str, *, page_size: int = 100, **filters: Any
+    ) -> AsyncIterator[Record]:
+        return self._items(f"{API}/sessions/{session_id}/tasks", page_size, filters)
+
+    async def stats(self) -> Record:
+        return await self._get(f"{API}/stats")
+
+    async def update_session_status(self, session_id: str, status: str) -> Record:
+        response = await self._call(
+            "PATCH",
+            f"{API}/sessions/{session_id}/status",
+            body={"status": status},
+            timeout=self.timeouts.write,
+        )
+        return response.json()  # type: ignore[no-any-return]
+
+    async def delete_session(self, session_id: str) -> Record:
+        response = await self._call("DELETE", f"{API}/sessions/{session_id}", timeout=self.timeouts.write)
+        return response.json()  # type: ignore[no-any-return]
+
+    # --- recovery -------------------------------------------------------------------------------
+    async def incomplete_sessions(self) -> list[Record]:
+        return (await self._get(f"{API}/recovery/incomplete-sessions"))["sessions"]  # type: ignore[no-any-return]
+
+    async def restore(self, session_id: str) -> Record:
+        response = await self._call(
+            "POST", f"{API}/recovery/restore/{session_id}", timeout=self.timeouts.restore
+        )
+        return response.json()  # type: ignore[no-any-return]
+
+    async def recover(self) -> list[RecoveredSession]:
+        recovered = []
+        for summary in await self.incomplete_sessions():
+            restored = await self.restore(summary["session_id"])
+            recovered.append(RecoveredSession(session=restored["session"], tasks=restored["tasks"]))
+        return recovered
+
+    # --- internals ------------------------------------------------------------------------------
+    async def _enqueue(self, kind: str, records: Iterable[Mapping[str, Any]]) -> None:
+        if self._closed:
+            raise PersistenceError("The client is closed.")
+        batch = [dict(record) for record in records]
+        if not batch:
+            return
+        self._start_sender()
+        if not self._buffer.try_add(kind, batch):
+            self._wake.set()
+            if self.overflow == "raise":
+                raise overflow_error(self._buffer.capacity)
+            deadline = time.monotonic() + self.block_timeout
+            while not self._buffer.try_add(kind, batch):
+                if time.monotonic() >= deadline:
+                    raise overflow_error(self._buffer.capacity)
+                await asyncio.sleep(0.05)
+        if self._buffer.full_batch_ready(self.batch_size):
+            self._wake.set()
+
+    def _start_sender(self) -> None:
+        if self._sender is None:
+            self._sender = asyncio.get_running_loop().create_task(self._send_loop())
+
+    async def _send_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.flush_interval)
+            self._wake.clear()
+            try:
+                await self.send_buffered()
+            except ValidationFailed:
+                pass  # handed to on_rejected already
+            except PersistenceError as exc:
+                logger.warning(
+                    "persistence service unreachable; %d records stay buffered: %s", self.buffered, exc
+                )
+            except Exception:
+                logger.exception("persistence client sender failed")
+
+    async def _get(self, path: str) -> Record:
+        return (await self._call("GET", path, timeout=self.timeouts.query)).json()  # type: ignore[no-any-return]
+
+    async def _items(self, path: str, page_size: int, filters: Mapping[str, Any]) -> AsyncIterator[Record]:
+        params = query_params(filters)
+        page_number = 1
+        while True:
+            response = await self._call(
+                "GET", path, params={**params, "page": str(page_number), "page_size": str(page_size)},
+                timeout=self.timeouts.query,
+            )  # fmt: skip
+            page = response.json()
+            for item in page["items"]:
+                yield item
+            if pages_done(page):
+                return
+            page_number += 1
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        timeout: float,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        content = encode(body) if body is not None else None
+        attempt = 0
+        while True:
+            attempt += 1
+            self.counters.requests += 1
+            response: httpx.Response | None = None
+            error: Exception | None = None
+            try:
+                response = await self._http.request(
+                    method, path, content=content, params=params, timeout=timeout
+                )
+            except httpx.TransportError as exc:
+                error = exc
+            if response is not None and response.status_code < 400:
+                return response
+            delay = next_delay(self.retry, attempt, response, error)
+            self.counters.retries += 1
+            await self._sleep(delay)

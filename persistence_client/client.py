@@ -1,0 +1,317 @@
+"""The synchronous client. See README.md in this directory.
+
+with PersistenceClient("http://127.0.0.1:8000", api_key=KEY) as client:
+    client.persist_sessions([session])          # buffered; sent in batches of 100 or every second
+    client.persist_tasks(tasks)
+    client.flush()                              # send everything now and have the service store it
+    for session in client.recover():            # after a crash: what to resume
+        ...
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from persistence_client._core import (
+    API,
+    MAX_BATCH,
+    SESSIONS,
+    TASKS,
+    ClientStats,
+    Overflow,
+    Record,
+    RecordBuffer,
+    RecoveredSession,
+    RetryPolicy,
+    Timeouts,
+    encode,
+    headers,
+    next_delay,
+    overflow_error,
+    pages_done,
+    query_params,
+)
+from persistence_client.errors import PersistenceError, ValidationFailed
+
+logger = logging.getLogger("persistence_client")
+#: Called with (kind, records, error) for records the service refused for good (a 4xx).
+RejectedHandler = Callable[[str, list[Record], ValidationFailed], None]
+
+
+def log_rejected(kind: str, records: list[Record], error: ValidationFailed) -> None:
+    logger.error("the service refused %d %s: %s %s", len(records), kind, error, error.errors)
+
+
+class PersistenceClient:
+    """A client of the Persistence Service that buffers writes and retries what can be retried.
+
+    Writes (``persist_sessions``, ``persist_tasks``) go to a local buffer and return at once; a
+    background thread sends them in batches of ``batch_size`` as soon as a batch is full and at
+    least every ``flush_interval`` seconds, sessions before tasks. The buffer holds at most
+    ``max_buffered`` records: past that, ``overflow="block"`` waits up to ``block_timeout`` seconds
+    for room, ``"raise"`` raises ``BufferFull`` at once. Records the service refuses for good
+    (validation) are dropped and handed to ``on_rejected`` (default: logged); ``flush()`` raises
+    for them. Connection errors, timeouts, 429 and 5xx are retried per ``retry`` and, failing
+    that, the records stay buffered for the next round.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        batch_size: int = 100,
+        flush_interval: float = 1.0,
+        max_buffered: int = 10_000,
+        overflow: Overflow = "block",
+        block_timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        timeouts: Timeouts | None = None,
+        on_rejected: RejectedHandler = log_rejected,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not 1 <= batch_size <= MAX_BATCH:
+            raise ValueError(f"batch_size must be 1-{MAX_BATCH}")
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.overflow = overflow
+        self.block_timeout = block_timeout
+        self.retry = retry or RetryPolicy()
+        self.timeouts = timeouts or Timeouts()
+        self.on_rejected = on_rejected
+        self.counters = ClientStats()
+        self._sleep = sleep
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"), headers=headers(api_key), transport=transport
+        )
+        self._buffer = RecordBuffer(max_buffered)
+        self._send_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._sender: threading.Thread | None = None
+        self._closed = False
+        atexit.register(_close_at_exit, weakref.ref(self))
+
+    # --- writes ---------------------------------------------------------------------------------
+    def persist_sessions(self, sessions: Iterable[Mapping[str, Any]]) -> None:
+        """Buffer whole session records (upserts by session_id; the last accepted write wins)."""
+        self._enqueue(SESSIONS, sessions)
+
+    def persist_tasks(self, tasks: Iterable[Mapping[str, Any]]) -> None:
+        """Buffer whole task records; their sessions must have been persisted (by anyone) first."""
+        self._enqueue(TASKS, tasks)
+
+    @property
+    def buffered(self) -> int:
+        """Records waiting to be sent."""
+        return len(self._buffer)
+
+    def flush(self, *, wait_for_storage: bool = True) -> dict[str, Any] | None:
+        """Send every buffered record now; then, with ``wait_for_storage``, have the service write
+        its buffer to the database (POST /flush) and return its answer. Raises ``ValidationFailed``
+        if the service refused records, ``Unavailable`` if it could not be reached (records stay)."""
+        self.send_buffered()
+        if not wait_for_storage:
+            return None
+        return self._call("POST", f"{API}/flush", timeout=self.timeouts.flush).json()  # type: ignore[no-any-return]
+
+    def send_buffered(self) -> int:
+        """Send every buffered record (sessions first) in batches; returns how many were accepted."""
+        accepted = 0
+        refused: ValidationFailed | None = None
+        with self._send_lock:
+            while (batch := self._buffer.next_batch(self.batch_size)) is not None:
+                kind, records = batch
+                try:
+                    self._call(
+                        "POST", f"{API}/{kind}/batch", body={kind: records}, timeout=self.timeouts.write
+                    )
+                except ValidationFailed as exc:
+                    refused = exc
+                    self.counters.records_rejected += len(records)
+                    self.on_rejected(kind, records, exc)
+                else:
+                    accepted += len(records)
+                    self.counters.records_sent[kind] += len(records)
+                    self.counters.batches_sent[kind] += 1
+                self._buffer.remove(kind, len(records))
+        if refused is not None:
+            raise refused
+        return accepted
+
+    def close(self) -> None:
+        """Stop the background sender and flush (send, then POST /flush). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        self._wake.set()
+        if self._sender is not None:
+            self._sender.join(timeout=self.timeouts.flush)
+        try:
+            if self._buffer or self.counters.batches_sent[SESSIONS] or self.counters.batches_sent[TASKS]:
+                self.flush()
+        finally:
+            self._http.close()
+
+    def __enter__(self) -> PersistenceClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # --- queries --------------------------------------------------------------------------------
+    def get_session(self, session_id: str) -> Record:
+        """The session with pending_tasks, progress, estimated_completion (unflushed writes included)."""
+        return self._get(f"{API}/sessions/{session_id}")
+
+    def get_task(self, task_id: str) -> Record:
+        return self._get(f"{API}/tasks/{task_id}")
+
+    def iter_sessions(self, *, page_size: int = 100, **filters: Any) -> Iterator[Record]:
+        """Session summaries, page after page. Filters: status, llm_provider, from_date, to_date,
+        sort_by, order."""
+        return self._items(f"{API}/sessions", page_size, filters)
+
+    def iter_tasks(self, *, page_size: int = 100, **filters: Any) -> Iterator[Record]:
+        """Tasks by task_id. Filters: session_id, status, batch_id, from_date, to_date."""
+        return self._items(f"{API}/tasks", page_size, filters)
+
+    def iter_session_tasks(
+        self, session_id: str, *, page_size: int = 100, **filters: Any
+    ) -> Iterator[Record]:
+        """A session's tasks by row_index. Filters: status, sheet_name."""
+        return self._items(f"{API}/sessions/{session_id}/tasks", page_size, filters)
+
+    def stats(self) -> Record:
+        return self._get(f"{API}/stats")
+
+    def update_session_status(self, session_id: str, status: str) -> Record:
+        response = self._call(
+            "PATCH",
+            f"{API}/sessions/{session_id}/status",
+            body={"status": status},
+            timeout=self.timeouts.write,
+        )
+        return response.json()  # type: ignore[no-any-return]
+
+    def delete_session(self, session_id: str) -> Record:
+        return self._call("DELETE", f"{API}/sessions/{session_id}", timeout=self.timeouts.write).json()  # type: ignore[no-any-return]
+
+    # --- recovery -------------------------------------------------------------------------------
+    def incomplete_sessions(self) -> list[Record]:
+        return self._get(f"{API}/recovery/incomplete-sessions")["sessions"]  # type: ignore[no-any-return]
+
+    def restore(self, session_id: str) -> Record:
+        """The session and every pending or processing task of it."""
+        return self._call(
+            "POST", f"{API}/recovery/restore/{session_id}", timeout=self.timeouts.restore
+        ).json()  # type: ignore[no-any-return]
+
+    def recover(self) -> list[RecoveredSession]:
+        """Every incomplete session (pending or processing), newest first, with the tasks to redo."""
+        recovered = []
+        for summary in self.incomplete_sessions():
+            restored = self.restore(summary["session_id"])
+            recovered.append(RecoveredSession(session=restored["session"], tasks=restored["tasks"]))
+        return recovered
+
+    # --- internals ------------------------------------------------------------------------------
+    def _enqueue(self, kind: str, records: Iterable[Mapping[str, Any]]) -> None:
+        if self._closed:
+            raise PersistenceError("The client is closed.")
+        batch = [dict(record) for record in records]
+        if not batch:
+            return
+        if not self._buffer.try_add(kind, batch):
+            self._wake.set()  # make room: send now
+            if self.overflow == "raise" or not self._buffer.add_blocking(kind, batch, self.block_timeout):
+                raise overflow_error(self._buffer.capacity)
+        self._start_sender()
+        if self._buffer.full_batch_ready(self.batch_size):
+            self._wake.set()
+
+    def _start_sender(self) -> None:
+        if self._sender is None:
+            self._sender = threading.Thread(target=self._send_loop, name="persistence-client", daemon=True)
+            self._sender.start()
+
+    def _send_loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.send_buffered()
+            except ValidationFailed:
+                pass  # handed to on_rejected already
+            except PersistenceError as exc:
+                logger.warning(
+                    "persistence service unreachable; %d records stay buffered: %s", self.buffered, exc
+                )
+            except Exception:  # never let the sender die
+                logger.exception("persistence client sender failed")
+
+    def _get(self, path: str) -> Record:
+        return self._call("GET", path, timeout=self.timeouts.query).json()  # type: ignore[no-any-return]
+
+    def _items(self, path: str, page_size: int, filters: Mapping[str, Any]) -> Iterator[Record]:
+        params = query_params(filters)
+        page_number = 1
+        while True:
+            page = self._call(
+                "GET", path, params={**params, "page": str(page_number), "page_size": str(page_size)},
+                timeout=self.timeouts.query,
+            ).json()  # fmt: skip
+            yield from page["items"]
+            if pages_done(page):
+                return
+            page_number += 1
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        timeout: float,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        content = encode(body) if body is not None else None
+        attempt = 0
+        while True:
+            attempt += 1
+            self.counters.requests += 1
+            response: httpx.Response | None = None
+            error: Exception | None = None
+            try:
+                response = self._http.request(method, path, content=content, params=params, timeout=timeout)
+            except httpx.TransportError as exc:
+                error = exc
+            if response is not None and response.status_code < 400:
+                return response
+            delay = next_delay(self.retry, attempt, response, error)
+            self.counters.retries += 1
+            self._sleep(delay)
+
+
+def _close_at_exit(ref: weakref.ref[PersistenceClient]) -> None:
+    client = ref()
+    if client is not None:
+        try:
+            client.close()
+        except PersistenceError as exc:
+            logger.error("persistence client: records may be left unsent at exit: %s", exc)
