@@ -243,3 +243,9 @@ def headers(api_key: str | None) -> dict[str, str]:
 
 def pages_done(page: Mapping[str, Any]) -> bool:
     return not page["items"] or page["page"] >= page["total_pages"]
+
+
+def json_of(response: httpx.Response) -> Record:
+    """The answer's JSON object."""
+    body: Record = response.json()
+    return body

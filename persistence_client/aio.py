@@ -32,6 +32,7 @@ from persistence_client._core import (
     Timeouts,
     encode,
     headers,
+    json_of,
     next_delay,
     overflow_error,
     pages_done,
@@ -98,7 +99,7 @@ class AsyncPersistenceClient:
         if not wait_for_storage:
             return None
         response = await self._call("POST", f"{API}/flush", timeout=self.timeouts.flush)
-        return response.json()  # type: ignore[no-any-return]
+        return json_of(response)
 
     async def send_buffered(self) -> int:
         accepted = 0
@@ -173,21 +174,22 @@ class AsyncPersistenceClient:
             body={"status": status},
             timeout=self.timeouts.write,
         )
-        return response.json()  # type: ignore[no-any-return]
+        return json_of(response)
 
     async def delete_session(self, session_id: str) -> Record:
         response = await self._call("DELETE", f"{API}/sessions/{session_id}", timeout=self.timeouts.write)
-        return response.json()  # type: ignore[no-any-return]
+        return json_of(response)
 
     # --- recovery -------------------------------------------------------------------------------
     async def incomplete_sessions(self) -> list[Record]:
-        return (await self._get(f"{API}/recovery/incomplete-sessions"))["sessions"]  # type: ignore[no-any-return]
+        sessions: list[Record] = (await self._get(f"{API}/recovery/incomplete-sessions"))["sessions"]
+        return sessions
 
     async def restore(self, session_id: str) -> Record:
         response = await self._call(
             "POST", f"{API}/recovery/restore/{session_id}", timeout=self.timeouts.restore
         )
-        return response.json()  # type: ignore[no-any-return]
+        return json_of(response)
 
     async def recover(self) -> list[RecoveredSession]:
         recovered = []
@@ -237,7 +239,7 @@ class AsyncPersistenceClient:
                 logger.exception("persistence client sender failed")
 
     async def _get(self, path: str) -> Record:
-        return (await self._call("GET", path, timeout=self.timeouts.query)).json()  # type: ignore[no-any-return]
+        return json_of(await self._call("GET", path, timeout=self.timeouts.query))
 
     async def _items(self, path: str, page_size: int, filters: Mapping[str, Any]) -> AsyncIterator[Record]:
         params = query_params(filters)

@@ -35,6 +35,7 @@ from persistence_client._core import (
     Timeouts,
     encode,
     headers,
+    json_of,
     next_delay,
     overflow_error,
     pages_done,
@@ -123,7 +124,7 @@ class PersistenceClient:
         self.send_buffered()
         if not wait_for_storage:
             return None
-        return self._call("POST", f"{API}/flush", timeout=self.timeouts.flush).json()  # type: ignore[no-any-return]
+        return json_of(self._call("POST", f"{API}/flush", timeout=self.timeouts.flush))
 
     def send_buffered(self) -> int:
         """Send every buffered record (sessions first) in batches; returns how many were accepted."""
@@ -205,20 +206,21 @@ class PersistenceClient:
             body={"status": status},
             timeout=self.timeouts.write,
         )
-        return response.json()  # type: ignore[no-any-return]
+        return json_of(response)
 
     def delete_session(self, session_id: str) -> Record:
-        return self._call("DELETE", f"{API}/sessions/{session_id}", timeout=self.timeouts.write).json()  # type: ignore[no-any-return]
+        return json_of(self._call("DELETE", f"{API}/sessions/{session_id}", timeout=self.timeouts.write))
 
     # --- recovery -------------------------------------------------------------------------------
     def incomplete_sessions(self) -> list[Record]:
-        return self._get(f"{API}/recovery/incomplete-sessions")["sessions"]  # type: ignore[no-any-return]
+        sessions: list[Record] = self._get(f"{API}/recovery/incomplete-sessions")["sessions"]
+        return sessions
 
     def restore(self, session_id: str) -> Record:
         """The session and every pending or processing task of it."""
-        return self._call(
-            "POST", f"{API}/recovery/restore/{session_id}", timeout=self.timeouts.restore
-        ).json()  # type: ignore[no-any-return]
+        return json_of(
+            self._call("POST", f"{API}/recovery/restore/{session_id}", timeout=self.timeouts.restore)
+        )
 
     def recover(self) -> list[RecoveredSession]:
         """Every incomplete session (pending or processing), newest first, with the tasks to redo."""
@@ -266,7 +268,7 @@ class PersistenceClient:
                 logger.exception("persistence client sender failed")
 
     def _get(self, path: str) -> Record:
-        return self._call("GET", path, timeout=self.timeouts.query).json()  # type: ignore[no-any-return]
+        return json_of(self._call("GET", path, timeout=self.timeouts.query))
 
     def _items(self, path: str, page_size: int, filters: Mapping[str, Any]) -> Iterator[Record]:
         params = query_params(filters)
