@@ -44,9 +44,10 @@ def now() -> str:
 
 class Runner:
     def __init__(
-        self, client: PersistenceClient, *, log: Path | None, fail_rate: float, latency: float
+        self, client: PersistenceClient, *, owner: str, log: Path | None, fail_rate: float, latency: float
     ) -> None:
         self.client = client
+        self.owner = owner
         self.log = log.open("a", buffering=1) if log else None
         self.fail_rate = fail_rate
         self.latency = latency
