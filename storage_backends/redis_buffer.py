@@ -154,14 +154,20 @@ _ENQUEUER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flush-enqueue"
 
 
 class _RedisFlushLock:
-    def __init__(self, lock: redis.lock.Lock) -> None:
+    def __init__(self, lock: redis.lock.Lock, unreleased: list[redis.lock.Lock]) -> None:
         self._lock = lock
+        self._unreleased = unreleased
 
     def release(self) -> None:
         try:
             self._lock.release()
         except redis.exceptions.LockError:
             logger.warning("flush lock expired before release", extra={"lock": self._lock.name})
+        except redis.RedisError:
+            # Redis went away mid-flush (a restart from its AOF keeps the lock): without this, every
+            # flush would wait for the lock to expire (BUFFER_LOCK_TTL). Released at the next try.
+            logger.warning("flush lock not released: Redis unreachable", extra={"lock": self._lock.name})
+            self._unreleased.append(self._lock)
 
     def extend_lease(self) -> bool:
         try:
@@ -179,6 +185,8 @@ class RedisWriteBuffer(WriteBuffer):
         self._add = self.redis.register_script(_ADD)
         self._remove_flushed = self.redis.register_script(_REMOVE_FLUSHED)
         self._purge_session = self.redis.register_script(_PURGE_SESSION)
+        #: Flush locks this process holds but could not release (Redis was unreachable).
+        self._unreleased_locks: list[redis.lock.Lock] = []
 
     # --- keys ----------------------------------------------------------------------------
     def _key(self, name: str) -> str:
@@ -290,13 +298,26 @@ class RedisWriteBuffer(WriteBuffer):
         return removed
 
     def flush_lock(self, collection: str, wait: float) -> _RedisFlushLock | None:
+        self._release_unreleased_locks()
         lock = self.redis.lock(
             self._key(f"lock:{collection}"),
             timeout=settings.BUFFER_LOCK_TTL,
             blocking_timeout=wait,
             thread_local=False,
         )
-        return _RedisFlushLock(lock) if self._call(lock.acquire, wait > 0) else None
+        acquired = self._call(lock.acquire, wait > 0)
+        return _RedisFlushLock(lock, self._unreleased_locks) if acquired else None
+
+    def _release_unreleased_locks(self) -> None:
+        """Release the locks a flush of this process could not (each only if still its own token)."""
+        for lock in list(self._unreleased_locks):
+            try:
+                lock.release()
+            except redis.exceptions.LockError:
+                pass  # expired meanwhile, or another flusher has it now: not ours any more
+            except redis.RedisError:
+                return  # still unreachable: keep them for the next try
+            self._unreleased_locks.remove(lock)
 
     def mark_flushed(self) -> None:
         now = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")

@@ -8,8 +8,10 @@ recover, flushes, and compares the database with the acknowledged writes. Each p
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import threading
 import time
 
 import httpx
@@ -141,17 +143,31 @@ def test_session_deletes_racing_flushes(stack):
     doomed.stop()  # its last writes are still in the buffer or in a flush
     deleted = sorted({rid for kind, rid in ledger.acked if kind == "session" and rid.startswith("dx")})
     raced = 0
-    with httpx.Client(base_url=stack.web.url, timeout=30) as http:
-        for session_id in deleted:
-            deadline = time.monotonic() + 2
-            while not redis_client.exists("persistence:{buffer}:lock:translation_tasks"):
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.002)
-            else:
-                raced += 1
-            response = http.delete(f"/api/v1/translation/sessions/{session_id}")
-            assert response.status_code == 200, response.text
+    flushing = threading.Event()
+
+    def flush_continuously() -> None:  # besides Celery's flushes, so every delete meets one
+        with httpx.Client(base_url=stack.web.url, timeout=30) as http:
+            while not flushing.is_set():
+                with contextlib.suppress(httpx.HTTPError):
+                    http.post("/api/v1/translation/flush")
+
+    flusher = threading.Thread(target=flush_continuously, daemon=True)
+    flusher.start()
+    try:
+        with httpx.Client(base_url=stack.web.url, timeout=30) as http:
+            for session_id in deleted:
+                deadline = time.monotonic() + 5
+                while not redis_client.exists("persistence:{buffer}:lock:translation_tasks"):
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.001)
+                else:
+                    raced += 1
+                response = http.delete(f"/api/v1/translation/sessions/{session_id}")
+                assert response.status_code == 200, response.text
+    finally:
+        flushing.set()
+        flusher.join(timeout=30)
     time.sleep(LOAD_SECONDS)
     kept.stop()
     figures = _settle_and_verify(stack, ledger, "delete_racing_flush", deleted_sessions=frozenset(deleted))

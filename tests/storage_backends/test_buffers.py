@@ -133,6 +133,31 @@ def test_redis_flush_lock_is_released_only_by_its_owner(settings):
     buffer.clear()
 
 
+def test_a_lock_redis_lost_mid_flush_is_released_by_the_next_flush_of_the_process(settings, monkeypatch):
+    """Redis restarted from its AOF keeps the lock of a flush it cut off; the flusher frees it at its
+    next attempt instead of every flush waiting out BUFFER_LOCK_TTL."""
+    import redis
+
+    buffer = RedisWriteBuffer(settings.REDIS_URL, prefix="test:{buffer}")
+    buffer.clear()
+    held = buffer.flush_lock(SESSIONS, wait=0)
+    real_release = held._lock.release
+
+    def unreachable():  # the fault: Redis is down at the moment of release
+        raise redis.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(held._lock, "release", unreachable)
+    held.release()  # logged, remembered; the key is still in Redis
+    assert buffer.redis.exists("test:{buffer}:lock:translation_sessions")
+    monkeypatch.setattr(held._lock, "release", real_release)  # Redis is back
+
+    again = buffer.flush_lock(SESSIONS, wait=0)
+
+    assert again is not None  # not blocked for BUFFER_LOCK_TTL
+    again.release()
+    buffer.clear()
+
+
 def test_acceptance_times_come_from_one_clock_and_increase(buffer):
     buffer.add(SESSIONS, [session_record("a")])
     buffer.add(SESSIONS, [session_record("b")])
