@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -41,6 +40,7 @@ import MySQLdb  # noqa: E402
 import orjson  # noqa: E402
 from django.db import connection  # noqa: E402
 
+from bench.seed import reset_database  # noqa: E402
 from tests.factories import session_record, task_record  # noqa: E402
 from tests.processes import CeleryWorker, GunicornServer  # noqa: E402
 
@@ -53,19 +53,6 @@ COLUMNS = (
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
-
-
-def reset_database() -> None:
-    params = connection.get_connection_params()
-    params.pop("db", None)
-    params.pop("database", None)
-    conn = MySQLdb.connect(**params)
-    conn.cursor().execute(f"DROP DATABASE IF EXISTS {DB_NAME}")
-    conn.cursor().execute(f"CREATE DATABASE {DB_NAME} CHARACTER SET utf8mb4")
-    conn.close()
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, check=True, capture_output=True
-    )
 
 
 def raw_baseline(tasks: list[dict]) -> tuple[float, float]:
@@ -240,7 +227,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
 
-    reset_database()
+    reset_database(DB_NAME)
     from storage_backends.buffer import get_write_buffer
 
     get_write_buffer().clear()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
@@ -249,3 +250,64 @@ def json_of(response: httpx.Response) -> Record:
     """The answer's JSON object."""
     body: Record = response.json()
     return body
+
+
+logger = logging.getLogger("persistence_client")
+#: Called with (kind, records, error) for records the service refused for good (a 4xx).
+RejectedHandler = Callable[[str, list[Record], ValidationFailed], None]
+
+
+def log_rejected(kind: str, records: list[Record], error: ValidationFailed) -> None:
+    logger.error("the service refused %d %s: %s %s", len(records), kind, error, error.errors)
+
+
+class ClientBase:
+    """What both clients keep: their settings, counters and the local buffer."""
+
+    def __init__(
+        self,
+        *,
+        batch_size: int,
+        flush_interval: float,
+        max_buffered: int,
+        overflow: Overflow,
+        block_timeout: float,
+        retry: RetryPolicy | None,
+        timeouts: Timeouts | None,
+        on_rejected: RejectedHandler,
+    ) -> None:
+        if not 1 <= batch_size <= MAX_BATCH:
+            raise ValueError(f"batch_size must be 1-{MAX_BATCH}")
+        if overflow not in ("block", "raise"):
+            raise ValueError('overflow must be "block" or "raise"')
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.overflow = overflow
+        self.block_timeout = block_timeout
+        self.retry = retry or RetryPolicy()
+        self.timeouts = timeouts or Timeouts()
+        self.on_rejected = on_rejected
+        self.counters = ClientStats()
+        self._buffer = RecordBuffer(max_buffered)
+        self._closed = False
+
+    @property
+    def buffered(self) -> int:
+        """Records waiting to be sent."""
+        return len(self._buffer)
+
+    def _records(self, records: Iterable[Mapping[str, Any]]) -> list[Record]:
+        if self._closed:
+            raise PersistenceError("The client is closed.")
+        return [dict(record) for record in records]
+
+    def _accepted(self, kind: str, records: list[Record]) -> None:
+        self.counters.records_sent[kind] += len(records)
+        self.counters.batches_sent[kind] += 1
+
+    def _refused(self, kind: str, records: list[Record], error: ValidationFailed) -> None:
+        self.counters.records_rejected += len(records)
+        self.on_rejected(kind, records, error)
+
+    def _has_sent(self) -> bool:
+        return bool(self._buffer) or any(self.counters.batches_sent.values())

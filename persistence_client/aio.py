@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
@@ -20,31 +19,29 @@ import httpx
 
 from persistence_client._core import (
     API,
-    MAX_BATCH,
     SESSIONS,
     TASKS,
-    ClientStats,
+    ClientBase,
     Overflow,
     Record,
-    RecordBuffer,
     RecoveredSession,
+    RejectedHandler,
     RetryPolicy,
     Timeouts,
     encode,
     headers,
     json_of,
+    log_rejected,
+    logger,
     next_delay,
     overflow_error,
     pages_done,
     query_params,
 )
-from persistence_client.client import RejectedHandler, log_rejected
 from persistence_client.errors import PersistenceError, ValidationFailed
 
-logger = logging.getLogger("persistence_client")
 
-
-class AsyncPersistenceClient:
+class AsyncPersistenceClient(ClientBase):
     """See ``PersistenceClient``; the sender is a task on the running event loop."""
 
     def __init__(
@@ -63,25 +60,23 @@ class AsyncPersistenceClient:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        if not 1 <= batch_size <= MAX_BATCH:
-            raise ValueError(f"batch_size must be 1-{MAX_BATCH}")
-        self.batch_size = batch_size
-        self.flush_interval = flush_interval
-        self.overflow = overflow
-        self.block_timeout = block_timeout
-        self.retry = retry or RetryPolicy()
-        self.timeouts = timeouts or Timeouts()
-        self.on_rejected = on_rejected
-        self.counters = ClientStats()
+        super().__init__(
+            batch_size=batch_size,
+            flush_interval=flush_interval,
+            max_buffered=max_buffered,
+            overflow=overflow,
+            block_timeout=block_timeout,
+            retry=retry,
+            timeouts=timeouts,
+            on_rejected=on_rejected,
+        )
         self._sleep = sleep
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"), headers=headers(api_key), transport=transport
         )
-        self._buffer = RecordBuffer(max_buffered)
         self._send_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
-        self._closed = False
 
     # --- writes ---------------------------------------------------------------------------------
     async def persist_sessions(self, sessions: Iterable[Mapping[str, Any]]) -> None:
@@ -89,10 +84,6 @@ class AsyncPersistenceClient:
 
     async def persist_tasks(self, tasks: Iterable[Mapping[str, Any]]) -> None:
         await self._enqueue(TASKS, tasks)
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buffer)
 
     async def flush(self, *, wait_for_storage: bool = True) -> dict[str, Any] | None:
         await self.send_buffered()
@@ -113,12 +104,10 @@ class AsyncPersistenceClient:
                     )
                 except ValidationFailed as exc:
                     refused = exc
-                    self.counters.records_rejected += len(records)
-                    self.on_rejected(kind, records, exc)
+                    self._refused(kind, records, exc)
                 else:
                     accepted += len(records)
-                    self.counters.records_sent[kind] += len(records)
-                    self.counters.batches_sent[kind] += 1
+                    self._accepted(kind, records)
                 self._buffer.remove(kind, len(records))
         if refused is not None:
             raise refused
@@ -133,7 +122,7 @@ class AsyncPersistenceClient:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sender
         try:
-            if self._buffer or self.counters.batches_sent[SESSIONS] or self.counters.batches_sent[TASKS]:
+            if self._has_sent():
                 await self.flush()
         finally:
             await self._http.aclose()
@@ -200,9 +189,7 @@ class AsyncPersistenceClient:
 
     # --- internals ------------------------------------------------------------------------------
     async def _enqueue(self, kind: str, records: Iterable[Mapping[str, Any]]) -> None:
-        if self._closed:
-            raise PersistenceError("The client is closed.")
-        batch = [dict(record) for record in records]
+        batch = self._records(records)
         if not batch:
             return
         self._start_sender()

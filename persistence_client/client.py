@@ -11,7 +11,6 @@ with PersistenceClient("http://127.0.0.1:8000", api_key=KEY) as client:
 from __future__ import annotations
 
 import atexit
-import logging
 import threading
 import time
 import weakref
@@ -23,19 +22,20 @@ import httpx
 
 from persistence_client._core import (
     API,
-    MAX_BATCH,
     SESSIONS,
     TASKS,
-    ClientStats,
+    ClientBase,
     Overflow,
     Record,
-    RecordBuffer,
     RecoveredSession,
+    RejectedHandler,
     RetryPolicy,
     Timeouts,
     encode,
     headers,
     json_of,
+    log_rejected,
+    logger,
     next_delay,
     overflow_error,
     pages_done,
@@ -43,16 +43,8 @@ from persistence_client._core import (
 )
 from persistence_client.errors import PersistenceError, ValidationFailed
 
-logger = logging.getLogger("persistence_client")
-#: Called with (kind, records, error) for records the service refused for good (a 4xx).
-RejectedHandler = Callable[[str, list[Record], ValidationFailed], None]
 
-
-def log_rejected(kind: str, records: list[Record], error: ValidationFailed) -> None:
-    logger.error("the service refused %d %s: %s %s", len(records), kind, error, error.errors)
-
-
-class PersistenceClient:
+class PersistenceClient(ClientBase):
     """A client of the Persistence Service that buffers writes and retries what can be retried.
 
     Writes (``persist_sessions``, ``persist_tasks``) go to a local buffer and return at once; a
@@ -81,26 +73,24 @@ class PersistenceClient:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if not 1 <= batch_size <= MAX_BATCH:
-            raise ValueError(f"batch_size must be 1-{MAX_BATCH}")
-        self.batch_size = batch_size
-        self.flush_interval = flush_interval
-        self.overflow = overflow
-        self.block_timeout = block_timeout
-        self.retry = retry or RetryPolicy()
-        self.timeouts = timeouts or Timeouts()
-        self.on_rejected = on_rejected
-        self.counters = ClientStats()
+        super().__init__(
+            batch_size=batch_size,
+            flush_interval=flush_interval,
+            max_buffered=max_buffered,
+            overflow=overflow,
+            block_timeout=block_timeout,
+            retry=retry,
+            timeouts=timeouts,
+            on_rejected=on_rejected,
+        )
         self._sleep = sleep
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"), headers=headers(api_key), transport=transport
         )
-        self._buffer = RecordBuffer(max_buffered)
         self._send_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._sender: threading.Thread | None = None
-        self._closed = False
         atexit.register(_close_at_exit, weakref.ref(self))
 
     # --- writes ---------------------------------------------------------------------------------
@@ -111,11 +101,6 @@ class PersistenceClient:
     def persist_tasks(self, tasks: Iterable[Mapping[str, Any]]) -> None:
         """Buffer whole task records; their sessions must have been persisted (by anyone) first."""
         self._enqueue(TASKS, tasks)
-
-    @property
-    def buffered(self) -> int:
-        """Records waiting to be sent."""
-        return len(self._buffer)
 
     def flush(self, *, wait_for_storage: bool = True) -> dict[str, Any] | None:
         """Send every buffered record now; then, with ``wait_for_storage``, have the service write
@@ -139,12 +124,10 @@ class PersistenceClient:
                     )
                 except ValidationFailed as exc:
                     refused = exc
-                    self.counters.records_rejected += len(records)
-                    self.on_rejected(kind, records, exc)
+                    self._refused(kind, records, exc)
                 else:
                     accepted += len(records)
-                    self.counters.records_sent[kind] += len(records)
-                    self.counters.batches_sent[kind] += 1
+                    self._accepted(kind, records)
                 self._buffer.remove(kind, len(records))
         if refused is not None:
             raise refused
@@ -160,7 +143,7 @@ class PersistenceClient:
         if self._sender is not None:
             self._sender.join(timeout=self.timeouts.flush)
         try:
-            if self._buffer or self.counters.batches_sent[SESSIONS] or self.counters.batches_sent[TASKS]:
+            if self._has_sent():
                 self.flush()
         finally:
             self._http.close()
@@ -232,9 +215,7 @@ class PersistenceClient:
 
     # --- internals ------------------------------------------------------------------------------
     def _enqueue(self, kind: str, records: Iterable[Mapping[str, Any]]) -> None:
-        if self._closed:
-            raise PersistenceError("The client is closed.")
-        batch = [dict(record) for record in records]
+        batch = self._records(records)
         if not batch:
             return
         if not self._buffer.try_add(kind, batch):
