@@ -200,6 +200,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.01, help="maximum seconds per fake translation")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
 
     with PersistenceClient(args.url, api_key=args.api_key) as client:
         runner = Runner(
