@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import random
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -44,18 +46,22 @@ class Timeouts:
 class RetryPolicy:
     """Exponential back-off with full jitter on connection errors, timeouts, 429 and 5xx.
 
-    Attempt ``n`` (from 1) waits a random time up to ``min(max_delay, base_delay * 2**(n-1))``,
-    or what ``Retry-After`` asks for when the service sent it (capped at ``max_delay``).
+    Attempt ``n`` (from 1) waits a random time up to ``min(max_delay, base_delay * 2**(n-1))``.
+    When the service sent ``Retry-After`` the client waits that long plus a jitter of up to
+    ``base_delay`` (so clients told the same pause do not come back in step). A ``Retry-After``
+    longer than ``max_retry_after`` ends the retries at once: coming back earlier than the service
+    asked would only add load, and waiting longer would hold the caller past any sensible timeout.
     Validation errors (4xx other than 429) are never retried.
     """
 
     attempts: int = 5
     base_delay: float = 0.2
     max_delay: float = 10.0
+    max_retry_after: float = 60.0
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_delay)
+            return max(retry_after, 0.0) + random.uniform(0, self.base_delay)
         return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
 
 
@@ -218,7 +224,7 @@ def next_delay(
     else:
         error = connection_error(exc or RuntimeError("no answer"))
         retry_after = None
-    if attempt >= policy.attempts:
+    if attempt >= policy.attempts or (retry_after is not None and retry_after > policy.max_retry_after):
         raise error
     return policy.delay(attempt, retry_after)
 
@@ -290,6 +296,10 @@ class ClientBase:
         self.counters = ClientStats()
         self._buffer = RecordBuffer(max_buffered)
         self._closed = False
+        # Batches the background sender had refused: nobody was there to raise to, so the next
+        # flush() raises them (a caller who flushes on stop learns of every refused record).
+        self._refusals: deque[ValidationFailed] = deque()
+        _open_clients.add(self)
 
     @property
     def buffered(self) -> int:
@@ -309,5 +319,42 @@ class ClientBase:
         self.counters.records_rejected += len(records)
         self.on_rejected(kind, records, error)
 
+    def _defer(self, error: ValidationFailed) -> None:
+        """Keep a refusal met by the background sender for the next flush() to raise."""
+        self._refusals.append(error)
+
+    def _raise_refusals(self, current: ValidationFailed | None = None) -> None:
+        """Raise the first refusal not reported yet (deferred ones first), noting any others."""
+        refusals = list(self._refusals)
+        self._refusals.clear()
+        if current is not None:
+            refusals.append(current)
+        if refusals:
+            first = refusals[0]
+            if len(refusals) > 1:
+                first.add_note(f"{len(refusals) - 1} more batch(es) were refused; see on_rejected.")
+            raise first
+
+    def _close_at_exit(self) -> None:
+        """Called at interpreter exit for a client nobody closed."""
+        raise NotImplementedError
+
+    def _forget(self) -> None:
+        _open_clients.discard(self)
+
     def _has_sent(self) -> bool:
         return bool(self._buffer) or any(self.counters.batches_sent.values())
+
+
+# Clients not closed yet: flushed at interpreter exit. A WeakSet, so that registering does not keep
+# a client alive, and one atexit hook for all of them instead of one per client ever made.
+_open_clients: weakref.WeakSet[ClientBase] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_clients() -> None:
+    for client in list(_open_clients):
+        try:
+            client._close_at_exit()
+        except Exception:  # one client's failure must not keep the others from flushing
+            logger.exception("persistence client: flushing at exit failed; records may be unsent")

@@ -38,11 +38,15 @@ from persistence_client._core import (
     pages_done,
     query_params,
 )
-from persistence_client.errors import PersistenceError, ValidationFailed
+from persistence_client.errors import NotFound, PersistenceError, ValidationFailed
 
 
 class AsyncPersistenceClient(ClientBase):
-    """See ``PersistenceClient``; the sender is a task on the running event loop."""
+    """See ``PersistenceClient``; the sender is a task on the running event loop.
+
+    Close it (``await client.close()`` or ``async with``) before the loop ends. One left open is
+    still flushed at interpreter exit, through a synchronous client, since its loop is gone by then.
+    """
 
     def __init__(
         self,
@@ -71,6 +75,7 @@ class AsyncPersistenceClient(ClientBase):
             on_rejected=on_rejected,
         )
         self._sleep = sleep
+        self._base_url, self._api_key = base_url, api_key
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"), headers=headers(api_key), transport=transport
         )
@@ -86,11 +91,16 @@ class AsyncPersistenceClient(ClientBase):
         await self._enqueue(TASKS, tasks)
 
     async def flush(self, *, wait_for_storage: bool = True) -> dict[str, Any] | None:
-        await self.send_buffered()
-        if not wait_for_storage:
-            return None
-        response = await self._call("POST", f"{API}/flush", timeout=self.timeouts.flush)
-        return json_of(response)
+        refused: ValidationFailed | None = None
+        try:
+            await self.send_buffered()
+        except ValidationFailed as exc:
+            refused = exc
+        answer = None
+        if wait_for_storage:
+            answer = json_of(await self._call("POST", f"{API}/flush", timeout=self.timeouts.flush))
+        self._raise_refusals(refused)
+        return answer
 
     async def send_buffered(self) -> int:
         accepted = 0
@@ -117,15 +127,37 @@ class AsyncPersistenceClient(ClientBase):
         if self._closed:
             return
         self._closed = True
+        self._forget()
         if self._sender is not None:
             self._sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sender
         try:
-            if self._has_sent():
+            if self._has_sent() or self._refusals:
                 await self.flush()
         finally:
             await self._http.aclose()
+
+    def _close_at_exit(self) -> None:
+        """The loop is gone: hand what is still buffered to a synchronous client, which flushes."""
+        if self._closed or not self.buffered:
+            return
+        self._closed = True
+        logger.warning("AsyncPersistenceClient was not closed; sending %d records at exit", self.buffered)
+        from persistence_client.client import PersistenceClient
+
+        fallback = PersistenceClient(
+            self._base_url,
+            self._api_key,
+            batch_size=self.batch_size,
+            max_buffered=max(self.buffered, 1),
+            retry=self.retry,
+            timeouts=self.timeouts,
+            on_rejected=self.on_rejected,
+        )
+        with fallback:
+            fallback.persist_sessions(self._buffer.pending[SESSIONS])
+            fallback.persist_tasks(self._buffer.pending[TASKS])
 
     async def __aenter__(self) -> AsyncPersistenceClient:
         return self
@@ -183,7 +215,10 @@ class AsyncPersistenceClient(ClientBase):
     async def recover(self) -> list[RecoveredSession]:
         recovered = []
         for summary in await self.incomplete_sessions():
-            restored = await self.restore(summary["session_id"])
+            try:
+                restored = await self.restore(summary["session_id"])
+            except NotFound:
+                continue  # deleted since the listing
             recovered.append(RecoveredSession(session=restored["session"], tasks=restored["tasks"]))
         return recovered
 
@@ -216,8 +251,8 @@ class AsyncPersistenceClient(ClientBase):
             self._wake.clear()
             try:
                 await self.send_buffered()
-            except ValidationFailed:
-                pass  # handed to on_rejected already
+            except ValidationFailed as exc:
+                self._defer(exc)  # handed to on_rejected already; the next flush() raises it
             except PersistenceError as exc:
                 logger.warning(
                     "persistence service unreachable; %d records stay buffered: %s", self.buffered, exc

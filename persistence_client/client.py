@@ -10,10 +10,8 @@ with PersistenceClient("http://127.0.0.1:8000", api_key=KEY) as client:
 
 from __future__ import annotations
 
-import atexit
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
@@ -41,7 +39,7 @@ from persistence_client._core import (
     pages_done,
     query_params,
 )
-from persistence_client.errors import PersistenceError, ValidationFailed
+from persistence_client.errors import NotFound, PersistenceError, ValidationFailed
 
 
 class PersistenceClient(ClientBase):
@@ -52,9 +50,10 @@ class PersistenceClient(ClientBase):
     least every ``flush_interval`` seconds, sessions before tasks. The buffer holds at most
     ``max_buffered`` records: past that, ``overflow="block"`` waits up to ``block_timeout`` seconds
     for room, ``"raise"`` raises ``BufferFull`` at once. Records the service refuses for good
-    (validation) are dropped and handed to ``on_rejected`` (default: logged); ``flush()`` raises
-    for them. Connection errors, timeouts, 429 and 5xx are retried per ``retry`` and, failing
-    that, the records stay buffered for the next round.
+    (validation) are dropped and handed to ``on_rejected`` (default: logged); the next ``flush()``
+    raises ``ValidationFailed`` for them, also for batches the background thread sent. Connection
+    errors, timeouts, 429 and 5xx are retried per ``retry`` and, failing that, the records stay
+    buffered for the next round. ``close()``, leaving a ``with`` block and interpreter exit flush.
     """
 
     def __init__(
@@ -91,7 +90,6 @@ class PersistenceClient(ClientBase):
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._sender: threading.Thread | None = None
-        atexit.register(_close_at_exit, weakref.ref(self))
 
     # --- writes ---------------------------------------------------------------------------------
     def persist_sessions(self, sessions: Iterable[Mapping[str, Any]]) -> None:
@@ -104,12 +102,21 @@ class PersistenceClient(ClientBase):
 
     def flush(self, *, wait_for_storage: bool = True) -> dict[str, Any] | None:
         """Send every buffered record now; then, with ``wait_for_storage``, have the service write
-        its buffer to the database (POST /flush) and return its answer. Raises ``ValidationFailed``
-        if the service refused records, ``Unavailable`` if it could not be reached (records stay)."""
-        self.send_buffered()
-        if not wait_for_storage:
-            return None
-        return json_of(self._call("POST", f"{API}/flush", timeout=self.timeouts.flush))
+        its buffer to the database (POST /flush) and return its answer.
+
+        Raises ``ValidationFailed`` if the service refused records since the last flush (in this
+        call or in the background; the accepted ones are still sent and stored first), and
+        ``Unavailable`` if it could not be reached (the records stay buffered)."""
+        refused: ValidationFailed | None = None
+        try:
+            self.send_buffered()
+        except ValidationFailed as exc:
+            refused = exc
+        answer = None
+        if wait_for_storage:
+            answer = json_of(self._call("POST", f"{API}/flush", timeout=self.timeouts.flush))
+        self._raise_refusals(refused)
+        return answer
 
     def send_buffered(self) -> int:
         """Send every buffered record (sessions first) in batches; returns how many were accepted."""
@@ -138,15 +145,19 @@ class PersistenceClient(ClientBase):
         if self._closed:
             return
         self._closed = True
+        self._forget()
         self._stop.set()
         self._wake.set()
         if self._sender is not None:
             self._sender.join(timeout=self.timeouts.flush)
         try:
-            if self._has_sent():
+            if self._has_sent() or self._refusals:
                 self.flush()
         finally:
             self._http.close()
+
+    def _close_at_exit(self) -> None:
+        self.close()
 
     def __enter__(self) -> PersistenceClient:
         return self
@@ -206,10 +217,15 @@ class PersistenceClient(ClientBase):
         )
 
     def recover(self) -> list[RecoveredSession]:
-        """Every incomplete session (pending or processing), newest first, with the tasks to redo."""
+        """Every incomplete session (pending or processing), newest first, with the tasks to redo.
+
+        A session deleted between the listing and its restore is left out."""
         recovered = []
         for summary in self.incomplete_sessions():
-            restored = self.restore(summary["session_id"])
+            try:
+                restored = self.restore(summary["session_id"])
+            except NotFound:
+                continue
             recovered.append(RecoveredSession(session=restored["session"], tasks=restored["tasks"]))
         return recovered
 
@@ -239,8 +255,8 @@ class PersistenceClient(ClientBase):
                 return
             try:
                 self.send_buffered()
-            except ValidationFailed:
-                pass  # handed to on_rejected already
+            except ValidationFailed as exc:
+                self._defer(exc)  # handed to on_rejected already; the next flush() raises it
             except PersistenceError as exc:
                 logger.warning(
                     "persistence service unreachable; %d records stay buffered: %s", self.buffered, exc
@@ -289,12 +305,3 @@ class PersistenceClient(ClientBase):
             delay = next_delay(self.retry, attempt, response, error)
             self.counters.retries += 1
             self._sleep(delay)
-
-
-def _close_at_exit(ref: weakref.ref[PersistenceClient]) -> None:
-    client = ref()
-    if client is not None:
-        try:
-            client.close()
-        except PersistenceError as exc:
-            logger.error("persistence client: records may be left unsent at exit: %s", exc)

@@ -216,7 +216,8 @@ def test_503_and_429_are_retried_honouring_retry_after():
     client.persist_sessions([session("s")])
 
     assert client.send_buffered() == 1
-    assert slept == [3.0, 1.0]
+    assert len(slept) == 2
+    assert 3.0 <= slept[0] <= 3.2 and 1.0 <= slept[1] <= 1.2  # at least Retry-After, plus jitter
     assert len(calls) == 3
     client._closed = True
 
@@ -259,8 +260,26 @@ def test_back_off_grows_exponentially_with_jitter_and_a_cap():
         bound = min(4, 0.5 * 2 ** (attempt - 1))
         assert all(0 <= v <= bound for v in values)
         assert max(values) > bound * 0.8  # jitter spreads over the whole range
-    assert policy.delay(1, retry_after=2.5) == 2.5
-    assert policy.delay(1, retry_after=60) == 4  # capped
+    assert all(2.5 <= policy.delay(1, retry_after=2.5) <= 3.0 for _ in range(50))
+    assert policy.delay(1, retry_after=30) >= 30  # the service's pause is never cut short
+
+
+def test_a_retry_after_longer_than_the_client_will_wait_ends_the_retries_at_once():
+    transport, calls = scripted((503, {"Retry-After": "120"}), (202, {}))
+    slept: list[float] = []
+    client = PersistenceClient(
+        "http://service",
+        transport=transport,
+        sleep=slept.append,
+        retry=RetryPolicy(max_retry_after=60),
+        flush_interval=60,
+    )
+    client.persist_sessions([session("s")])
+
+    with pytest.raises(Unavailable):
+        client.send_buffered()
+    assert (len(calls), slept, client.buffered) == (1, [], 1)
+    client._closed = True
 
 
 def test_default_timeouts_are_the_guides():
@@ -272,3 +291,61 @@ def test_default_timeouts_are_the_guides():
         30.0,
     )
     client._closed = True
+
+
+def test_a_batch_the_background_sender_had_refused_is_raised_by_the_next_flush(live, uid):
+    with client_for(live, flush_interval=0.1) as client:
+        client.persist_sessions([session(f"{uid}-s")])
+        client.persist_tasks([task(f"{uid}-s", f"{uid}-bad", status="done")])
+        deadline = time.monotonic() + 5
+        while not client.counters.records_rejected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert client.counters.records_rejected == 1  # refused in the background thread
+        client.persist_tasks([task(f"{uid}-s", f"{uid}-ok")])
+
+        with pytest.raises(ValidationFailed) as caught:
+            client.flush()
+
+        assert [e["field"] for e in caught.value.errors] == ["tasks[0].status"]
+        assert client.get_task(f"{uid}-ok")["status"] == "pending"  # the rest was still sent
+        assert client.flush()["status"] == "flushed"  # each refusal is raised once
+
+
+def test_recover_leaves_out_a_session_deleted_after_the_listing():
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path.endswith("/incomplete-sessions"):
+            return httpx.Response(
+                200, json={"count": 2, "sessions": [{"session_id": "gone"}, {"session_id": "s"}]}
+            )
+        if path.endswith("/restore/gone"):
+            return httpx.Response(404, json={"detail": "Session not found", "error_code": "NOT_FOUND"})
+        restored = {
+            "session_id": "s",
+            "session": {"session_id": "s"},
+            "tasks_count": 1,
+            "tasks": [{"task_id": "t"}],
+        }
+        return httpx.Response(200, json=restored)
+
+    with PersistenceClient("http://service", transport=httpx.MockTransport(handler)) as client:
+        recovered = client.recover()
+
+    assert [(r.session_id, r.tasks) for r in recovered] == [("s", [{"task_id": "t"}])]
+
+
+def test_iterating_tasks_filters_and_pages(live, uid):
+    with client_for(live) as client:
+        client.persist_sessions([session(f"{uid}-s")])
+        client.persist_tasks(
+            [task(f"{uid}-s", f"{uid}-t{i}", row=i, batch_id=uid[:64], status="failed" if i % 2 else "completed")
+             for i in range(5)]
+        )  # fmt: skip
+        client.flush()
+
+        failed = [t["task_id"] for t in client.iter_tasks(batch_id=uid[:64], status="failed", page_size=1)]
+        stats = client.stats()
+
+    assert sorted(failed) == [f"{uid}-t1", f"{uid}-t3"]
+    assert set(stats) >= {"sessions", "tasks", "performance", "storage"}
+    assert stats["tasks"]["failed"] >= 2
