@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
 
@@ -246,6 +247,12 @@ def headers(api_key: str | None) -> dict[str, str]:
     if api_key:
         result["X-API-Key"] = api_key
     return result
+
+
+def segment(value: str) -> str:
+    """An id as one URL path segment: ids are free text, so "?", "#", "%" or " " must not change
+    which resource is asked for."""
+    return quote(value, safe="")
 
 
 def pages_done(page: Mapping[str, Any]) -> bool:

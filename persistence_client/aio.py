@@ -37,6 +37,7 @@ from persistence_client._core import (
     overflow_error,
     pages_done,
     query_params,
+    segment,
 )
 from persistence_client.errors import NotFound, PersistenceError, ValidationFailed
 
@@ -169,10 +170,10 @@ class AsyncPersistenceClient(ClientBase):
 
     # --- queries --------------------------------------------------------------------------------
     async def get_session(self, session_id: str) -> Record:
-        return await self._get(f"{API}/sessions/{session_id}")
+        return await self._get(f"{API}/sessions/{segment(session_id)}")
 
     async def get_task(self, task_id: str) -> Record:
-        return await self._get(f"{API}/tasks/{task_id}")
+        return await self._get(f"{API}/tasks/{segment(task_id)}")
 
     def iter_sessions(self, *, page_size: int = 100, **filters: Any) -> AsyncIterator[Record]:
         return self._items(f"{API}/sessions", page_size, filters)
@@ -183,7 +184,7 @@ class AsyncPersistenceClient(ClientBase):
     def iter_session_tasks(
         self, session_id: str, *, page_size: int = 100, **filters: Any
     ) -> AsyncIterator[Record]:
-        return self._items(f"{API}/sessions/{session_id}/tasks", page_size, filters)
+        return self._items(f"{API}/sessions/{segment(session_id)}/tasks", page_size, filters)
 
     async def stats(self) -> Record:
         return await self._get(f"{API}/stats")
@@ -191,14 +192,16 @@ class AsyncPersistenceClient(ClientBase):
     async def update_session_status(self, session_id: str, status: str) -> Record:
         response = await self._call(
             "PATCH",
-            f"{API}/sessions/{session_id}/status",
+            f"{API}/sessions/{segment(session_id)}/status",
             body={"status": status},
             timeout=self.timeouts.write,
         )
         return json_of(response)
 
     async def delete_session(self, session_id: str) -> Record:
-        response = await self._call("DELETE", f"{API}/sessions/{session_id}", timeout=self.timeouts.write)
+        response = await self._call(
+            "DELETE", f"{API}/sessions/{segment(session_id)}", timeout=self.timeouts.write
+        )
         return json_of(response)
 
     # --- recovery -------------------------------------------------------------------------------
@@ -208,7 +211,7 @@ class AsyncPersistenceClient(ClientBase):
 
     async def restore(self, session_id: str) -> Record:
         response = await self._call(
-            "POST", f"{API}/recovery/restore/{session_id}", timeout=self.timeouts.restore
+            "POST", f"{API}/recovery/restore/{segment(session_id)}", timeout=self.timeouts.restore
         )
         return json_of(response)
 

@@ -38,6 +38,7 @@ from persistence_client._core import (
     overflow_error,
     pages_done,
     query_params,
+    segment,
 )
 from persistence_client.errors import NotFound, PersistenceError, ValidationFailed
 
@@ -90,6 +91,7 @@ class PersistenceClient(ClientBase):
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._sender: threading.Thread | None = None
+        self._sender_lock = threading.Lock()
 
     # --- writes ---------------------------------------------------------------------------------
     def persist_sessions(self, sessions: Iterable[Mapping[str, Any]]) -> None:
@@ -170,10 +172,10 @@ class PersistenceClient(ClientBase):
     # --- queries --------------------------------------------------------------------------------
     def get_session(self, session_id: str) -> Record:
         """The session with pending_tasks, progress, estimated_completion (unflushed writes included)."""
-        return self._get(f"{API}/sessions/{session_id}")
+        return self._get(f"{API}/sessions/{segment(session_id)}")
 
     def get_task(self, task_id: str) -> Record:
-        return self._get(f"{API}/tasks/{task_id}")
+        return self._get(f"{API}/tasks/{segment(task_id)}")
 
     def iter_sessions(self, *, page_size: int = 100, **filters: Any) -> Iterator[Record]:
         """Session summaries, page after page. Filters: status, llm_provider, from_date, to_date,
@@ -188,7 +190,7 @@ class PersistenceClient(ClientBase):
         self, session_id: str, *, page_size: int = 100, **filters: Any
     ) -> Iterator[Record]:
         """A session's tasks by row_index. Filters: status, sheet_name."""
-        return self._items(f"{API}/sessions/{session_id}/tasks", page_size, filters)
+        return self._items(f"{API}/sessions/{segment(session_id)}/tasks", page_size, filters)
 
     def stats(self) -> Record:
         return self._get(f"{API}/stats")
@@ -196,14 +198,16 @@ class PersistenceClient(ClientBase):
     def update_session_status(self, session_id: str, status: str) -> Record:
         response = self._call(
             "PATCH",
-            f"{API}/sessions/{session_id}/status",
+            f"{API}/sessions/{segment(session_id)}/status",
             body={"status": status},
             timeout=self.timeouts.write,
         )
         return json_of(response)
 
     def delete_session(self, session_id: str) -> Record:
-        return json_of(self._call("DELETE", f"{API}/sessions/{session_id}", timeout=self.timeouts.write))
+        return json_of(
+            self._call("DELETE", f"{API}/sessions/{segment(session_id)}", timeout=self.timeouts.write)
+        )
 
     # --- recovery -------------------------------------------------------------------------------
     def incomplete_sessions(self) -> list[Record]:
@@ -213,7 +217,7 @@ class PersistenceClient(ClientBase):
     def restore(self, session_id: str) -> Record:
         """The session and every pending or processing task of it."""
         return json_of(
-            self._call("POST", f"{API}/recovery/restore/{session_id}", timeout=self.timeouts.restore)
+            self._call("POST", f"{API}/recovery/restore/{segment(session_id)}", timeout=self.timeouts.restore)
         )
 
     def recover(self) -> list[RecoveredSession]:
@@ -243,9 +247,12 @@ class PersistenceClient(ClientBase):
             self._wake.set()
 
     def _start_sender(self) -> None:
-        if self._sender is None:
-            self._sender = threading.Thread(target=self._send_loop, name="persistence-client", daemon=True)
-            self._sender.start()
+        with self._sender_lock:  # two first writers from two threads: still one sender
+            if self._sender is None:
+                self._sender = threading.Thread(
+                    target=self._send_loop, name="persistence-client", daemon=True
+                )
+                self._sender.start()
 
     def _send_loop(self) -> None:
         while not self._stop.is_set():

@@ -349,3 +349,17 @@ def test_iterating_tasks_filters_and_pages(live, uid):
     assert sorted(failed) == [f"{uid}-t1", f"{uid}-t3"]
     assert set(stats) >= {"sessions", "tasks", "performance", "storage"}
     assert stats["tasks"]["failed"] >= 2
+
+
+def test_ids_with_url_characters_address_their_own_record(live, uid):
+    # Not "/": the service's routes decode %2F before matching, so it cannot serve such an id.
+    session_id, task_id = f"{uid} s?#", f"{uid}-t%20?x#1&page=2"
+    with client_for(live) as client:
+        client.persist_sessions([session(session_id)])
+        client.persist_tasks([task(session_id, task_id)])
+        client.flush()
+
+        assert client.get_session(session_id)["session_id"] == session_id
+        assert client.get_task(task_id)["task_id"] == task_id
+        assert [t["task_id"] for t in client.iter_session_tasks(session_id)] == [task_id]
+        assert [r.session_id for r in client.recover() if r.session_id == session_id] == [session_id]
