@@ -15,7 +15,8 @@ _ids = itertools.count(1)
 @dataclass(frozen=True)
 class Live:
     url: str
-    key: str
+    key: str  # scopes read,write: what the translation backend gets
+    read_key: str  # scope read only
 
 
 @pytest.fixture(scope="session")
@@ -24,9 +25,10 @@ def live(django_db_setup, django_db_blocker):
 
     with django_db_blocker.unblock():
         _, key = api_key_create(name="client-tests", scopes="read,write")
+        _, read_key = api_key_create(name="client-tests-reader", scopes="read")
     env = service_env(API_AUTH_ENABLED="true", THROTTLE_RATE_KEY="off", THROTTLE_RATE_IP="off")
     with GunicornServer(env=env, workers=2) as server:
-        yield Live(server.url, key)
+        yield Live(server.url, key, read_key)
 
 
 @pytest.fixture

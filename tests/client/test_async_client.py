@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from persistence_client import AsyncPersistenceClient, BufferFull, NotFound, ValidationFailed
+from persistence_client import AsyncPersistenceClient, BufferFull, NotFound, RetryPolicy, ValidationFailed
 from tests.client.conftest import session, task
 from tests.processes import free_port
 
@@ -108,3 +108,48 @@ def test_the_bounded_buffer_raises_when_full():
         return client.buffered
 
     assert run(scenario()) == 10
+
+
+def test_the_bounded_buffer_blocks_then_raises_when_the_service_stays_away():
+    async def scenario():
+        client = AsyncPersistenceClient(
+            f"http://127.0.0.1:{free_port()}",
+            retry=RetryPolicy(attempts=1),
+            flush_interval=60,
+            max_buffered=10,
+            overflow="block",
+            block_timeout=0.3,
+        )
+        await client.persist_sessions([session(f"s{i}") for i in range(10)])
+        started = loop_time()
+        with pytest.raises(BufferFull):
+            await client.persist_sessions([session("one-more")])
+        waited = loop_time() - started
+        client._closed = True
+        client._sender.cancel()
+        await client._http.aclose()
+        return client.buffered, waited
+
+    buffered, waited = run(scenario())
+    assert buffered == 10
+    assert waited >= 0.3
+
+
+def test_the_bounded_buffer_blocks_until_the_sender_makes_room(live, uid):
+    async def scenario():
+        async with AsyncPersistenceClient(
+            live.url, api_key=live.key, batch_size=50, max_buffered=100, block_timeout=10, flush_interval=60
+        ) as client:
+            await client.persist_sessions([session(f"{uid}-s")])
+            for chunk in range(4):  # 400 records through a buffer of 100
+                await client.persist_tasks(
+                    [task(f"{uid}-s", f"{uid}-t{chunk}-{i}", row=i) for i in range(100)]
+                )
+            await client.flush()
+            return client.counters.records_sent["tasks"]
+
+    assert run(scenario()) == 400
+
+
+def loop_time() -> float:
+    return asyncio.get_running_loop().time()

@@ -102,6 +102,18 @@ def test_a_wrong_key_raises_auth_error(live):
     assert caught.value.status == 401
 
 
+def test_a_key_without_the_scope_raises_auth_error_and_is_not_retried(live, uid):
+    client = PersistenceClient(live.url, api_key=live.read_key, flush_interval=60)
+    client.persist_sessions([session(f"{uid}-s")])
+
+    with pytest.raises(AuthError) as caught:
+        client.send_buffered()
+    assert (caught.value.status, caught.value.error_code) == (403, "PERMISSION_DENIED")
+    assert client.counters.requests == 1
+    assert client.buffered == 1  # the records are fine, the key is not: they are kept
+    client._closed = True
+
+
 def test_pages_are_iterated_to_the_end(live, uid):
     with client_for(live) as client:
         client.persist_sessions([session(f"{uid}-{n}", llm_provider=uid[:50]) for n in range(5)])
