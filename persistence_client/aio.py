@@ -258,7 +258,9 @@ class AsyncPersistenceClient(ClientBase):
                 self._defer(exc)  # handed to on_rejected already; the next flush() raises it
             except PersistenceError as exc:
                 logger.warning(
-                    "the persistence service did not take the records; %d stay buffered: %s", self.buffered, exc
+                    "the persistence service did not take the records; %d stay buffered: %s",
+                    self.buffered,
+                    exc,
                 )
             except Exception:
                 logger.exception("persistence client sender failed")

@@ -266,7 +266,9 @@ class PersistenceClient(ClientBase):
                 self._defer(exc)  # handed to on_rejected already; the next flush() raises it
             except PersistenceError as exc:
                 logger.warning(
-                    "the persistence service did not take the records; %d stay buffered: %s", self.buffered, exc
+                    "the persistence service did not take the records; %d stay buffered: %s",
+                    self.buffered,
+                    exc,
                 )
             except Exception:  # never let the sender die
                 logger.exception("persistence client sender failed")
