@@ -11,7 +11,7 @@ from persistence_client import AsyncPersistenceClient, BufferFull, NotFound, Ret
 from tests.client.conftest import session, task
 from tests.processes import free_port
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
 
 def run(coroutine):

@@ -22,7 +22,7 @@ from tests.client.conftest import session, task
 from tests.processes import free_port
 
 # The live service uses the test database; the mark makes pytest-django set it up.
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 NO_WAIT = RetryPolicy(attempts=3, base_delay=0, max_delay=0)
 
 
