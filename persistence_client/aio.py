@@ -166,7 +166,15 @@ class AsyncPersistenceClient(ClientBase):
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self.close()
+        if exc is None:
+            await self.close()
+            return
+        try:  # the block's own exception is the one to see; a failed flush on top is logged
+            await self.close()
+        except PersistenceError as error:
+            logger.error(
+                "persistence client: flush on exit failed (%s); %d records unsent", error, self.buffered
+            )
 
     # --- queries --------------------------------------------------------------------------------
     async def get_session(self, session_id: str) -> Record:

@@ -167,7 +167,15 @@ class PersistenceClient(ClientBase):
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.close()
+        if exc is None:
+            self.close()
+            return
+        try:  # the block's own exception is the one to see; a failed flush on top is logged
+            self.close()
+        except PersistenceError as error:
+            logger.error(
+                "persistence client: flush on exit failed (%s); %d records unsent", error, self.buffered
+            )
 
     # --- queries --------------------------------------------------------------------------------
     def get_session(self, session_id: str) -> Record:

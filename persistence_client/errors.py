@@ -46,7 +46,9 @@ class Throttled(PersistenceError):
 
 
 class Unavailable(PersistenceError):
-    """503, a 5xx, a timeout or no connection, after every retry. Nothing was accepted."""
+    """503, a 5xx, a timeout or no connection, after every retry. After a 503 nothing was
+    accepted; after a timeout the service may have accepted the request, which is why writes are
+    upserts: sending the same records again is harmless."""
 
 
 class BufferFull(PersistenceError):

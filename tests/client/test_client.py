@@ -375,3 +375,16 @@ def test_ids_with_url_characters_address_their_own_record(live, uid):
         assert client.get_task(task_id)["task_id"] == task_id
         assert [t["task_id"] for t in client.iter_session_tasks(session_id)] == [task_id]
         assert [r.session_id for r in client.recover() if r.session_id == session_id] == [session_id]
+
+
+def test_leaving_the_block_on_an_exception_raises_that_exception_not_a_failed_flush():
+    client = PersistenceClient(dead_url(), retry=NO_WAIT, flush_interval=60)
+
+    def work() -> None:
+        with client:
+            client.persist_sessions([session("s")])
+            raise KeyError("the caller's own error")
+
+    with pytest.raises(KeyError):
+        work()
+    assert client.buffered == 1  # unsent, and logged
