@@ -36,9 +36,15 @@ def test_size_trigger_makes_the_worker_flush(write_buffer, settings, tmp_path):
 
 
 @pytest.mark.slow
-def test_worker_killed_mid_flush_loses_nothing_and_a_new_worker_finishes(write_buffer, tmp_path):
+def test_worker_killed_mid_flush_loses_nothing_and_a_new_worker_finishes(write_buffer, settings, tmp_path):
+    from persistence_site.celery import app
+
     total = 40_000
     last: dict[str, int] = {}
+    # The flush under test is the one started below: no size-triggered flush may be queued for the
+    # worker to run the moment it starts (it would finish before the kill).
+    settings.BUFFER_FLUSH_SIZE = 10**9
+    app.control.purge()
     write_buffer.add(SESSIONS, [session_record("s-1")])
     for version in (1, 2):
         for start in range(0, total, 1000):
@@ -49,7 +55,8 @@ def test_worker_killed_mid_flush_loses_nothing_and_a_new_worker_finishes(write_b
 
     with CeleryWorker(env=env, log_path=tmp_path / "worker1.log") as worker:
         flush_buffer.delay()
-        assert wait_for(lambda: Task.objects.count() > 2000, timeout=60, interval=0.02)
+        # Kill once a couple of chunks are committed (and so removed from Redis; polling Redis is cheap).
+        assert wait_for(lambda: write_buffer.counts()[TASKS] <= total - 2000, timeout=60, interval=0.002)
         worker.kill()
     stored_at_kill = Task.objects.count()
 
