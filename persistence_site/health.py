@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from django.db import connection
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import AllowAny
@@ -87,7 +87,10 @@ class HealthView(APIView):
         summary="Health of the service",
         description="200 when the database and the buffer store answer, 503 (status unhealthy, naming "
         "which one failed) otherwise. Needs no API key.",
-        responses={200: HealthOut, 503: HealthOut},
+        responses={
+            200: OpenApiResponse(HealthOut, description="Healthy."),
+            503: OpenApiResponse(HealthOut, description="The database or the buffer store is unreachable."),
+        },
         auth=[],
     )
     def get(self, request: Request) -> Response:
