@@ -197,14 +197,27 @@ def check_free_json(value: dict[str, Any] | None) -> dict[str, Any] | None:
 # --- the records -------------------------------------------------------------------------------
 
 
+_ID_RULES = (
+    "Characters, not bytes. No '/', control or bidi characters, surrounding whitespace; not '.' or '..'."
+)
+
+
 def _chars(model: type[models.Model], name: str, *, min_length: int = 1) -> Any:
     return Annotated[
-        str, Field(min_length=min_length, max_length=max_length(model, name)), AfterValidator(_no_nul)
+        str,
+        Field(
+            min_length=min_length, max_length=max_length(model, name), description="Characters; no U+0000."
+        ),
+        AfterValidator(_no_nul),
     ]
 
 
 def _id(model: type[models.Model], name: str) -> Any:
-    return Annotated[str, Field(min_length=1, max_length=max_length(model, name)), AfterValidator(check_id)]
+    return Annotated[
+        str,
+        Field(min_length=1, max_length=max_length(model, name), description=_ID_RULES),
+        AfterValidator(check_id),
+    ]
 
 
 def _int(model: type[models.Model], name: str) -> Any:
@@ -212,9 +225,22 @@ def _int(model: type[models.Model], name: str) -> Any:
     return Annotated[int, Field(ge=low, le=high)]
 
 
-Text = Annotated[str, Field(max_length=MAX_TEXT), AfterValidator(_no_nul)]
-Timestamp = Annotated[dt.datetime, BeforeValidator(parse_timestamp)]
-FreeJSON = Annotated[dict[str, Any] | None, AfterValidator(check_free_json)]
+Text = Annotated[
+    str, Field(max_length=MAX_TEXT, description="Characters; no U+0000."), AfterValidator(_no_nul)
+]
+Timestamp = Annotated[
+    dt.datetime,
+    BeforeValidator(parse_timestamp),
+    Field(description="ISO 8601 with an offset (Z or ±hh:mm); years 1000-9999 in UTC; answered in UTC."),
+]
+FreeJSON = Annotated[
+    dict[str, Any] | None,
+    AfterValidator(check_free_json),
+    Field(
+        description=f"A JSON object at most {MAX_JSON_DEPTH} levels deep (itself level 1), at most "
+        f"{MAX_JSON_BYTES} bytes serialised, integers within signed 64 bits, no U+0000."
+    ),
+]
 # Rounded to the column's 4 decimals here, so the buffered value is the stored one; "+ 0.0" turns
 # -0.0 into 0.0, which the DECIMAL column stores.
 Confidence = Annotated[float, Field(ge=0, le=1), AfterValidator(lambda v: round(v, 4) + 0.0)]
