@@ -226,8 +226,12 @@ def test_nul_in_a_task_string_is_422(api_client, session_s1, field):
     refused(response, f"tasks[0].{field}")
 
 
-@pytest.mark.parametrize("raw", [b'"\\ud800"', b'"a\\udc00"', b'"\\ud83d"'])
-def test_lone_surrogate_in_the_body_is_400_malformed_json(api_client, session_s1, raw):
+@pytest.mark.parametrize(
+    "raw", [b'"\\ud800"', b'"a\\udc00"', b'"\\ud83d"', b'"\xff"', b'"\xed\xa0\x80"', b'"a\nb"']
+)
+def test_lone_surrogate_invalid_utf8_or_raw_control_in_the_body_is_400_malformed_json(
+    api_client, session_s1, raw
+):
     body = b'{"sessions": [{"session_id": "s-2", "filename": ' + raw + b"}]}"
 
     response = post(api_client, "/sessions/batch", body)
