@@ -37,8 +37,16 @@ class SessionsNotBuffered(Exception):
         self.session_ids = session_ids
 
 
+class SessionsDeleted(Exception):
+    """Tasks named sessions deleted moments ago (the buffer's tombstones); nothing was buffered."""
+
+    def __init__(self, session_ids: set[str]) -> None:
+        super().__init__(f"sessions deleted: {sorted(session_ids)}")
+        self.session_ids = session_ids
+
+
 class WriteBuffer:
-    """Interface of a write buffer; ``RedisWriteBuffer`` and ``InMemoryWriteBuffer`` implement it."""
+    """Interface of a write buffer; ``RedisWriteBuffer`` and ``SQLiteWriteBuffer`` implement it."""
 
     # --- writes ----------------------------------------------------------------------
     def add(
@@ -48,13 +56,19 @@ class WriteBuffer:
 
         ``require_sessions``: session ids that must be buffered for the records to be taken, checked
         in the same atomic step (raises ``SessionsNotBuffered`` naming the others; the caller then
-        looks in the database). Raises ``BufferFull`` above ``BUFFER_CAPACITY`` and
-        ``ServiceUnavailable`` when the buffer store cannot be reached. Nothing is buffered then.
+        looks in the database). Task records naming a session with a live tombstone (deleted in
+        the last ``BUFFER_TOMBSTONE_TTL`` seconds) raise ``SessionsDeleted``, in the same atomic
+        step; session records clear their ids' tombstones (the session is written anew). Raises
+        ``BufferFull`` above ``BUFFER_CAPACITY`` records or ``BUFFER_CAPACITY_BYTES`` bytes of record
+        data, and ``ServiceUnavailable`` when the buffer store cannot be reached. Nothing is
+        buffered then. Acceptance times never go backwards (a clock step back reuses the last one),
+        so the database's guard on ``updated_at`` orders writes as the buffer accepted them.
         """
         raise NotImplementedError
 
     def purge_session(self, session_id: str) -> int:
-        """Drop the buffered session and its buffered tasks; returns how many tasks were dropped."""
+        """Drop the buffered session and its buffered tasks, and leave a tombstone for the session
+        (see ``add``), atomically; returns how many tasks were dropped."""
         raise NotImplementedError
 
     # --- reads (read-your-writes overlays) -------------------------------------------------
@@ -88,6 +102,15 @@ class WriteBuffer:
         same id that arrived during the flush stays for the next one. Returns how many were removed."""
         raise NotImplementedError
 
+    def record_failures(self, collection: str, entries: list[BufferedRecord]) -> dict[str, int]:
+        """Count one more failed flush attempt of each entry (by id and seq: a newer write of the id
+        starts from zero); returns id -> attempts so far. The counts go when the record leaves."""
+        raise NotImplementedError
+
+    def retrying_count(self) -> int:
+        """Buffered records that failed at least one flush attempt and wait for the next one."""
+        raise NotImplementedError
+
     def flush_lock(self, collection: str, wait: float) -> FlushLock | None:
         """The collection's flush lock, acquired within ``wait`` seconds, or None."""
         raise NotImplementedError
@@ -107,6 +130,10 @@ class WriteBuffer:
 
     def counts(self) -> dict[str, int]:
         """Buffered records per collection."""
+        raise NotImplementedError
+
+    def size_bytes(self) -> int:
+        """Bytes of buffered record data (what ``BUFFER_CAPACITY_BYTES`` bounds)."""
         raise NotImplementedError
 
     def last_flush(self) -> str | None:

@@ -119,6 +119,16 @@ BUFFER_FLUSH_INTERVAL = positive_int(env, "BUFFER_FLUSH_INTERVAL", 30)
 # Seconds GET /stats answers from a cached computation (it scans both tables); 0 turns caching off.
 STATS_CACHE_SECONDS = env.int("STATS_CACHE_SECONDS", default=5)
 BUFFER_CAPACITY = positive_int(env, "BUFFER_CAPACITY", 200_000)
+# Bytes of buffered record data (the validated JSON) above which writes get 503 BUFFER_FULL too, so
+# a stream of large records (100,000-character texts) cannot exhaust the buffer store's memory.
+BUFFER_CAPACITY_BYTES = positive_int(env, "BUFFER_CAPACITY_BYTES", 512 * 1024 * 1024)
+# Seconds a deleted session stays remembered by the buffer, so a task write that checked the session
+# just before the delete cannot be buffered after it (it gets SESSION_NOT_FOUND instead). Longer than
+# any request can take between its check and its write.
+BUFFER_TOMBSTONE_TTL = positive_int(env, "BUFFER_TOMBSTONE_TTL", 600)
+# A record that fails alone with an error the flusher cannot classify is retried this many flushes,
+# then moved to the dead letters, so an unknown error can never block flushing for good.
+FLUSH_MAX_ATTEMPTS = positive_int(env, "FLUSH_MAX_ATTEMPTS", 5)
 RETENTION_COMPLETED_DAYS = positive_int(env, "RETENTION_COMPLETED_DAYS", 90)
 RETENTION_FAILED_DAYS = positive_int(env, "RETENTION_FAILED_DAYS", 30)
 # Expiry of a collection's flush lock. The flusher renews it after every chunk (<= 1000 records,
