@@ -136,11 +136,13 @@ PERMANENT, TRANSIENT, UNKNOWN = "permanent", "transient", "unknown"
 def classify_error(exc: BaseException) -> str:
     """``PERMANENT``, ``TRANSIENT`` or ``UNKNOWN`` for an error raised while writing records.
 
-    An exception that is not a database error was raised while preparing values (a value the
-    database cannot represent): the same record fails every time, so it is permanent.
+    A ``ValueError`` or ``ArithmeticError`` (overflow, bad decimal, unencodable text) raised while
+    preparing values means a value the database cannot represent: the same record fails every
+    time, so it is permanent. Any other exception may be a bug that would fail every record alike:
+    unknown, so the records are retried before anything is dead-lettered.
     """
     if not isinstance(exc, DjangoDatabaseError):
-        return PERMANENT
+        return PERMANENT if isinstance(exc, ValueError | ArithmeticError) else UNKNOWN
     if isinstance(exc, IntegrityError | DataError):
         return PERMANENT
     code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
