@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
+from persistence_site.errors import ServiceUnavailable
 from storage_backends.records import BufferedRecord
 
 SESSIONS = "translation_sessions"
@@ -45,6 +46,19 @@ class SessionsDeleted(Exception):
         self.session_ids = session_ids
 
 
+class SessionsDeleting(ServiceUnavailable):
+    """Session writes for sessions that are being deleted right now: refused (503, retry shortly)
+    rather than accepted and then removed by the delete. Nothing was buffered."""
+
+    def __init__(self, session_ids: set[str]) -> None:
+        super().__init__(
+            f"Session(s) {', '.join(sorted(session_ids)[:10])} are being deleted; nothing from this request "
+            "was accepted. Retry in a few seconds (the write then creates the session anew).",
+            retry_after=2,
+        )
+        self.session_ids = session_ids
+
+
 class WriteBuffer:
     """Interface of a write buffer; ``RedisWriteBuffer`` and ``SQLiteWriteBuffer`` implement it."""
 
@@ -66,10 +80,30 @@ class WriteBuffer:
         """
         raise NotImplementedError
 
-    def purge_session(self, session_id: str) -> int:
-        """Drop the buffered session and its buffered tasks, and leave a tombstone for the session
-        (see ``add``), atomically; returns how many tasks were dropped."""
+    def begin_delete(self, session_ids: Collection[str], *, keep_active: bool) -> dict[str, int]:
+        """Start deleting sessions: atomically, for each session, drop its buffered writes (the
+        session's and its tasks') and leave a "deleting" tombstone, so that until ``end_delete``
+        session writes of that id raise ``SessionsDeleting`` and task writes ``SessionsDeleted``:
+        nothing is accepted that the delete would then remove.
+
+        ``keep_active``: skip a session that has a buffered write of its own or of one of its tasks
+        (retention cleanup keeps a session someone is writing to). Returns session id -> buffered
+        tasks dropped, for the sessions marked.
+        """
         raise NotImplementedError
+
+    def end_delete(self, session_ids: Collection[str], *, deleted: bool) -> None:
+        """Finish a delete: ``deleted`` turns the tombstones into "deleted" ones (task writes are
+        refused for ``BUFFER_TOMBSTONE_TTL`` seconds, a session write clears them); otherwise (the
+        delete was abandoned) they are removed."""
+        raise NotImplementedError
+
+    def purge_session(self, session_id: str) -> int:
+        """Drop the buffered session and its buffered tasks, leaving a "deleted" tombstone; returns
+        how many tasks were dropped."""
+        dropped = self.begin_delete([session_id], keep_active=False)
+        self.end_delete([session_id], deleted=True)
+        return dropped.get(session_id, 0)
 
     # --- reads (read-your-writes overlays) -------------------------------------------------
     def get(self, collection: str, record_id: str) -> dict[str, Any] | None:

@@ -34,6 +34,7 @@ from storage_backends.buffer import (
     SESSIONS,
     TASKS,
     SessionsDeleted,
+    SessionsDeleting,
     SessionsNotBuffered,
     WriteBuffer,
 )
@@ -65,7 +66,8 @@ end
 # prefix, count of required sessions, the required session ids, then (id, json, session id) per record.
 # Returns {-1, size} when full, {-4, bytes} when full by bytes, {-2, missing session ids...} when a
 # required session is not buffered, {-3, deleted session ids...} when a task names a session with a
-# tombstone (nothing written in those cases), else {now_us, size, 1 if this call should enqueue a flush}.
+# tombstone, {-5, session ids...} when a session is being deleted right now (tombstone '2'; nothing
+# written in those cases), else {now_us, size, 1 if this call should enqueue a flush}.
 _ADD = (
     _PARSE
     + """
@@ -91,6 +93,13 @@ if is_tasks then
     end
   end
   if #deleted > 1 then return deleted end
+else
+  local deleting = {-5}
+  for i = 0, n - 1 do
+    local id = ARGV[first + i * 3]
+    if redis.call('GET', tomb_prefix .. id) == '2' then table.insert(deleting, id) end
+  end
+  if #deleting > 1 then return deleting end
 end
 local size = redis.call('HLEN', KEYS[2]) + redis.call('HLEN', KEYS[3])
 if size + n > cap then return {-1, size} end
@@ -173,33 +182,45 @@ return removed
 """
 )
 
-# KEYS: sessions hash, tasks hash, the session's task set, bytes, tombstone, sessions' failures,
-# tasks' failures. ARGV: session id, tombstone seconds.
-_PURGE_SESSION = (
+# KEYS: sessions hash, tasks hash, bytes, sessions' failures, tasks' failures.
+# ARGV: tombstone prefix, set prefix, tombstone seconds, keep_active ('1': skip a session with a
+# buffered write of its own or of its tasks), then the session ids. For each session not skipped:
+# drop its buffered writes and leave a "deleting" tombstone ('2'). Returns (id, tasks dropped) pairs.
+_BEGIN_DELETE = (
     _PARSE
     + """
-local freed = 0
-local v = redis.call('HGET', KEYS[1], ARGV[1])
-if v then
-  local _, _, len = parse(v)
-  freed = len
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  redis.call('HDEL', KEYS[6], ARGV[1])
-end
-local ids = redis.call('SMEMBERS', KEYS[3])
-for _, id in ipairs(ids) do
-  local t = redis.call('HGET', KEYS[2], id)
-  if t then
-    local _, _, len = parse(t)
-    freed = freed + len
-    redis.call('HDEL', KEYS[2], id)
-    redis.call('HDEL', KEYS[7], id)
+local keep_active = ARGV[4] == '1'
+local out = {}
+for i = 5, #ARGV do
+  local sid = ARGV[i]
+  local set = ARGV[2] .. sid
+  if not (keep_active and (redis.call('HEXISTS', KEYS[1], sid) == 1 or redis.call('EXISTS', set) == 1)) then
+    local freed = 0
+    local v = redis.call('HGET', KEYS[1], sid)
+    if v then
+      local _, _, len = parse(v)
+      freed = len
+      redis.call('HDEL', KEYS[1], sid)
+      redis.call('HDEL', KEYS[4], sid)
+    end
+    local ids = redis.call('SMEMBERS', set)
+    for _, id in ipairs(ids) do
+      local t = redis.call('HGET', KEYS[2], id)
+      if t then
+        local _, _, len = parse(t)
+        freed = freed + len
+        redis.call('HDEL', KEYS[2], id)
+        redis.call('HDEL', KEYS[5], id)
+      end
+    end
+    redis.call('DEL', set)
+    sub_bytes(KEYS[3], freed)
+    redis.call('SET', ARGV[1] .. sid, 2, 'EX', ARGV[3])
+    table.insert(out, sid)
+    table.insert(out, #ids)
   end
 end
-redis.call('DEL', KEYS[3])
-sub_bytes(KEYS[4], freed)
-redis.call('SET', KEYS[5], 1, 'EX', ARGV[2])
-return #ids
+return out
 """
 )
 
@@ -279,7 +300,7 @@ class RedisWriteBuffer(WriteBuffer):
         self.prefix = prefix or settings.BUFFER_KEY_PREFIX
         self._add = self.redis.register_script(_ADD)
         self._remove_flushed = self.redis.register_script(_REMOVE_FLUSHED)
-        self._purge_session = self.redis.register_script(_PURGE_SESSION)
+        self._begin_delete = self.redis.register_script(_BEGIN_DELETE)
         self._record_failures = self.redis.register_script(_RECORD_FAILURES)
         #: Flush locks this process holds but could not release (Redis was unreachable).
         self._unreleased_locks: list[redis.lock.Lock] = []
@@ -342,6 +363,8 @@ class RedisWriteBuffer(WriteBuffer):
             raise SessionsNotBuffered({sid.decode() for sid in reply[1:]})
         if status == -3:
             raise SessionsDeleted({sid.decode() for sid in reply[1:]})
+        if status == -5:
+            raise SessionsDeleting({sid.decode() for sid in reply[1:]})
         if status == -1:
             raise BufferFull(
                 f"The write buffer holds {int(reply[1])} records (capacity {settings.BUFFER_CAPACITY}); "
@@ -355,20 +378,33 @@ class RedisWriteBuffer(WriteBuffer):
         if int(reply[2]):
             self._enqueue_flush()
 
-    def purge_session(self, session_id: str) -> int:
+    def begin_delete(self, session_ids: Collection[str], *, keep_active: bool) -> dict[str, int]:
         keys = [
             self._key(SESSIONS),
             self._key(TASKS),
-            self._set_prefix + session_id,
             self._key("bytes"),
-            self._tombstone_prefix + session_id,
             self._failures_key(SESSIONS),
             self._failures_key(TASKS),
         ]
-        try:
-            return int(self._purge_session(keys=keys, args=[session_id, settings.BUFFER_TOMBSTONE_TTL]))
-        except redis.RedisError as exc:
-            raise ServiceUnavailable("The buffer store (Redis) is unreachable.") from exc
+        args = [
+            self._tombstone_prefix,
+            self._set_prefix,
+            settings.BUFFER_TOMBSTONE_TTL,
+            "1" if keep_active else "0",
+            *session_ids,
+        ]
+        reply = self._call(self._begin_delete, keys, args)
+        return {reply[i].decode(): int(reply[i + 1]) for i in range(0, len(reply), 2)}
+
+    def end_delete(self, session_ids: Collection[str], *, deleted: bool) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for session_id in session_ids:
+            key = self._tombstone_prefix + session_id
+            if deleted:
+                pipe.set(key, 1, ex=settings.BUFFER_TOMBSTONE_TTL)
+            else:
+                pipe.delete(key)
+        self._call(pipe.execute)
 
     # --- reads ---------------------------------------------------------------------------
     def get(self, collection: str, record_id: str) -> dict[str, Any] | None:

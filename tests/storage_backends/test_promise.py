@@ -296,9 +296,13 @@ def test_the_buffer_refuses_writes_above_its_byte_capacity_and_frees_bytes_when_
     write_buffer, api_client, settings
 ):
     settings.BUFFER_CAPACITY_BYTES = 200_000
-    api_client.post("/api/v1/translation/sessions/batch", {"sessions": [session_record("s-1")]}, format="json")
+    api_client.post(
+        "/api/v1/translation/sessions/batch", {"sessions": [session_record("s-1")]}, format="json"
+    )
     big = [task_record("s-1", f"t-{i}", source_text="x" * 50_000) for i in range(3)]
-    assert api_client.post("/api/v1/translation/tasks/batch", {"tasks": big}, format="json").status_code == 202
+    assert (
+        api_client.post("/api/v1/translation/tasks/batch", {"tasks": big}, format="json").status_code == 202
+    )
     used = write_buffer.size_bytes()
     assert used > 150_000
 
@@ -309,8 +313,12 @@ def test_the_buffer_refuses_writes_above_its_byte_capacity_and_frees_bytes_when_
     assert response.json()["error_code"] == "BUFFER_FULL"
     assert "Retry-After" in response.headers
     # a rewrite of the same ids replaces their bytes rather than adding to them
-    assert api_client.post("/api/v1/translation/tasks/batch", {"tasks": big}, format="json").status_code == 202
+    assert (
+        api_client.post("/api/v1/translation/tasks/batch", {"tasks": big}, format="json").status_code == 202
+    )
     assert write_buffer.size_bytes() == used
     flush_all(write_buffer)
     assert write_buffer.size_bytes() == 0
-    assert api_client.post("/api/v1/translation/tasks/batch", {"tasks": more}, format="json").status_code == 202
+    assert (
+        api_client.post("/api/v1/translation/tasks/batch", {"tasks": more}, format="json").status_code == 202
+    )
