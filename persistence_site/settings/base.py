@@ -211,6 +211,9 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 # keys on one host share a ceiling; the fault suite's load reaches ~250 requests/s from one address.
 THROTTLE_RATE_KEY = env.str("THROTTLE_RATE_KEY", default="6000/min")
 THROTTLE_RATE_IP = env.str("THROTTLE_RATE_IP", default="30000/min")
+# Failed authentications (wrong, revoked or expired key) per client IP: a client with a stale key
+# fails a few times a minute; a guesser is stopped after this many, without a database lookup each.
+THROTTLE_RATE_AUTH_FAILURES = env.str("THROTTLE_RATE_AUTH_FAILURES", default="120/min")
 # How many proxies in front of the service append to X-Forwarded-For (the client address for the
 # per-IP limit). 0: use the socket's address, so a client cannot pick its own by sending the header.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
@@ -222,11 +225,14 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_AUTHENTICATION_CLASSES": ["api_keys.authentication.APIKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["api_keys.permissions.HasScope"],
-    "DEFAULT_THROTTLE_CLASSES": [
-        "persistence_site.throttling.APIKeyRateThrottle",
-        "persistence_site.throttling.ClientIPRateThrottle",
-    ],
-    "DEFAULT_THROTTLE_RATES": {"api_key": THROTTLE_RATE_KEY, "client_ip": THROTTLE_RATE_IP},
+    # The per-IP and failed-authentication limits are checked by the authentication, before the
+    # key lookup (persistence_site.throttling); the per-key limit needs the key, so it runs here.
+    "DEFAULT_THROTTLE_CLASSES": ["persistence_site.throttling.APIKeyRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "api_key": THROTTLE_RATE_KEY,
+        "client_ip": THROTTLE_RATE_IP,
+        "auth_failure": THROTTLE_RATE_AUTH_FAILURES,
+    },
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "persistence_site.errors.api_exception_handler",

@@ -136,3 +136,36 @@ def test_production_passes_the_deploy_check_with_safe_values():
 
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "module", ["persistence_site.wsgi", "persistence_site.asgi", "persistence_site.celery"]
+)
+def test_server_entry_points_default_to_the_production_settings(module):
+    # given: no DJANGO_SETTINGS_MODULE and no SECRET_KEY, as on a server someone forgot to configure
+    code = f"import {module}; import django.conf; django.conf.settings.SECRET_KEY"
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": "sqlite:////tmp/never-used.sqlite3"}
+
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+    # then: the production settings refuse to start (the local ones would start, insecurely)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_manage_py_still_defaults_to_the_local_settings():
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": "sqlite:////tmp/never-used.sqlite3"}
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "diffsettings", "--all"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "DEBUG = True" in result.stdout
