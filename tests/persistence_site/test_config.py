@@ -131,8 +131,11 @@ def test_production_refuses_to_start_with_unsafe_values(env, message):
     assert message in result.stderr
 
 
-def test_production_passes_the_deploy_check_with_safe_values():
-    result = _production({}, "check", "--deploy", "--fail-level", "WARNING")
+def test_production_passes_the_deploy_check_with_safe_values(tmp_path):
+    env = {"STATIC_ROOT": str(tmp_path / "static")}
+    assert _production(env, "collectstatic", "--noinput", "-v0").returncode == 0
+
+    result = _production(env, "check", "--deploy", "--fail-level", "WARNING")
 
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
@@ -169,3 +172,17 @@ def test_manage_py_still_defaults_to_the_local_settings():
 
     assert result.returncode == 0, result.stderr
     assert "DEBUG = True" in result.stdout
+
+
+def test_deploy_check_fails_until_static_files_are_collected(tmp_path):
+    # given: a production configuration whose STATIC_ROOT was never filled
+    env = {"STATIC_ROOT": str(tmp_path / "static")}
+
+    before = _production(env, "check", "--deploy")
+    assert _production(env, "collectstatic", "--noinput", "-v0").returncode == 0
+    after = _production(env, "check", "--deploy")
+
+    assert before.returncode != 0
+    assert "system.E001" in before.stderr and "collectstatic" in before.stderr
+    assert "system.E001" not in after.stderr
+    assert after.returncode == 0, after.stderr
