@@ -174,6 +174,14 @@ class WriteBuffer:
         """ISO 8601 time of the last successful flush, if any."""
         raise NotImplementedError
 
+    #: Names this buffer's state in the database's checkpoint (``BufferCheckpoint``).
+    name = "buffer"
+
+    def last_sequence(self) -> int | None:
+        """The last sequence number issued, for a store that can lose its state independently of
+        the database (None: it cannot, e.g. a buffer kept in the database itself)."""
+        return None
+
     def empty_stats(self) -> dict[str, Any]:
         return self._stats_from(dict.fromkeys(COLLECTIONS, 0), None)
 

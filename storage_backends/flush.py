@@ -41,6 +41,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 from django.db import Error as DjangoDatabaseError
+from django.utils import timezone
 
 from persistence_site import metrics
 from persistence_site.errors import FlushFailed, ServiceUnavailable
@@ -48,6 +49,7 @@ from storage_backends import registry
 from storage_backends.base import PermanentWriteError, TransientWriteError, UnknownWriteError
 from storage_backends.buffer import COLLECTIONS, ITEM_TYPE, SESSIONS, TASKS, WriteBuffer, get_write_buffer
 from storage_backends.dead_letters import dead_letters_store
+from storage_backends.models import BufferCheckpoint
 from storage_backends.records import BufferedRecord, decode
 
 logger = logging.getLogger(__name__)
@@ -94,6 +96,7 @@ def flush_all(
     deadline = started + budget if budget is not None else None
     result = FlushResult()
     close_old_connections()
+    _check_buffer_continuity(buffer)
     for collection in COLLECTIONS:
         remaining = wait if deadline is None else max(0.0, min(wait, deadline - time.monotonic()))
         lock = buffer.flush_lock(collection, remaining)
@@ -110,6 +113,38 @@ def flush_all(
     if result.complete and not result.skipped:
         buffer.mark_flushed()
     return result
+
+
+def _check_buffer_continuity(buffer: WriteBuffer) -> None:
+    """Count a loss if the buffer store's sequence went backwards since the last flush.
+
+    Redis restarted without its AOF (or with keys evicted) starts its counter again: whatever it
+    held is gone, and nothing else would ever say so. The number of records lost is unknown, so
+    the event counts once in ``persistence_data_loss_total``, with a critical log line.
+    """
+    if buffer.last_sequence() is None:
+        return
+    try:
+        # The checkpoint first, then the store: every checkpoint was read from the store before it
+        # was written, so a counter that keeps growing is never below it (no false alarm when
+        # two flushers check at once).
+        checkpoint = (
+            BufferCheckpoint.objects.filter(pk=buffer.name).values_list("sequence", flat=True).first()
+        )
+        sequence = buffer.last_sequence() or 0
+        if checkpoint is not None and sequence < checkpoint:
+            metrics.DATA_LOSS.inc()
+            logger.critical(
+                "the buffer store lost its state: accepted records not yet flushed may be lost",
+                extra={"buffer": buffer.name, "sequence": sequence, "checkpoint": checkpoint},
+            )
+        if checkpoint != sequence:
+            BufferCheckpoint.objects.update_or_create(
+                pk=buffer.name, defaults={"sequence": sequence, "checked_at": timezone.now()}
+            )
+    except DjangoDatabaseError as exc:
+        connection.close()
+        raise FlushFailed(f"Storage unavailable: {exc}") from exc
 
 
 @contextlib.contextmanager

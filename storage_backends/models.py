@@ -25,3 +25,22 @@ class DeadLetter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.collection}:{self.record_id}"
+
+
+class BufferCheckpoint(models.Model):
+    """The write buffer's sequence number as last seen by a flush, kept in the database.
+
+    The buffer store's sequence counter only grows. Found lower than the checkpoint, it means the
+    store lost its state (Redis restarted without persistence, or keys were evicted): accepted
+    records may be gone, and the flusher counts it in ``persistence_data_loss_total``.
+    """
+
+    name = models.CharField(max_length=191, primary_key=True, help_text="The buffer's key prefix.")
+    sequence = models.BigIntegerField()
+    checked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "persistence_buffer_checkpoints"
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.sequence}"

@@ -519,6 +519,13 @@ class RedisWriteBuffer(WriteBuffer):
         sessions, tasks = self._call(pipe.execute)
         return {SESSIONS: int(sessions), TASKS: int(tasks)}
 
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.prefix
+
+    def last_sequence(self) -> int | None:
+        return int(self._call(self.redis.get, self._key("seq")) or 0)
+
     def size_bytes(self) -> int:
         return int(self._call(self.redis.get, self._key("bytes")) or 0)
 

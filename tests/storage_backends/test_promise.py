@@ -322,3 +322,29 @@ def test_the_buffer_refuses_writes_above_its_byte_capacity_and_frees_bytes_when_
     assert (
         api_client.post("/api/v1/translation/tasks/batch", {"tasks": more}, format="json").status_code == 202
     )
+
+
+# --- loss is counted, not silent ------------------------------------------------------------
+
+
+def test_a_buffer_store_that_lost_its_state_is_counted_as_data_loss(write_buffer):
+    # given: records flushed once (the checkpoint knows the store's sequence)
+    write_buffer.add(SESSIONS, [session_record("s-1")])
+    write_buffer.add(SESSIONS, [session_record("s-2")])
+    flush_all(write_buffer)
+    lost_before = metrics.DATA_LOSS._value.get()
+
+    # when: Redis restarts without persistence (its keys, the sequence counter among them, are gone)
+    write_buffer.add(SESSIONS, [session_record("s-3")])
+    write_buffer.clear()
+    write_buffer.add(SESSIONS, [session_record("s-4")])
+    flush_all(write_buffer)
+
+    # then: counted once, and a normal flush afterwards counts nothing more
+    try:
+        assert metrics.DATA_LOSS._value.get() == lost_before + 1
+        write_buffer.add(SESSIONS, [session_record("s-5")])
+        flush_all(write_buffer)
+        assert metrics.DATA_LOSS._value.get() == lost_before + 1
+    finally:  # this process's counter is shared by the tests that check it stays 0
+        metrics.DATA_LOSS._value.set(lost_before)
