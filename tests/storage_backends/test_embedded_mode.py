@@ -245,3 +245,24 @@ def test_kill_9_in_a_stream_of_batches_loses_no_acknowledged_record(embedded_env
         missing = set(acknowledged) - _stored_task_ids(db_path)
         assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged tasks lost"
         assert _rows(db_path, "persistence_dead_letters") == 0
+
+
+def test_switching_to_redis_with_records_left_in_the_embedded_buffer_is_warned(embedded_env):
+    env, db_path = embedded_env
+    with sqlite3.connect(db_path) as db:
+        db.execute(
+            "INSERT INTO persistence_buffer (collection, record_id, session_id, seq, created_us, "
+            "updated_us, size, failures, data) VALUES ('translation_sessions', 's-1', '', 1, 1, 1, 2, 0, '{}')"
+        )
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env={**env, "REDIS_URL": "redis://127.0.0.1:6379/13"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert "storage_backends.W001" in result.stderr
+    assert "env -u REDIS_URL python manage.py flush_buffer" in result.stderr
