@@ -266,3 +266,39 @@ def test_switching_to_redis_with_records_left_in_the_embedded_buffer_is_warned(e
 
     assert "storage_backends.W001" in result.stderr
     assert "env -u REDIS_URL python manage.py flush_buffer" in result.stderr
+
+
+_RESTORE_WHILE_WRITING = """
+import threading, django
+django.setup()
+from recovery.restore import _snapshot
+from storage_backends.buffer import get_write_buffer
+from tests.factories import session_record
+from translation.models import Session
+
+outcome = []
+with _snapshot():
+    list(Session.objects.all())  # the restore's reads have begun
+    writer = threading.Thread(
+        target=lambda: outcome.append(get_write_buffer().add("translation_sessions", [session_record("w")]))
+    )
+    writer.start()
+    writer.join(timeout=5)
+    print("written" if outcome else "blocked")
+"""
+
+
+def test_a_streaming_restore_does_not_hold_the_write_lock(embedded_env):
+    """On SQLite, Django's atomic() begins IMMEDIATE (the write lock); the restore's snapshot must not."""
+    env, _ = embedded_env
+
+    result = subprocess.run(
+        [sys.executable, "-c", _RESTORE_WHILE_WRITING],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.stdout.strip() == "written", result.stderr
