@@ -37,7 +37,9 @@ expiry. Acceptance times come from this machine's clock and never go backwards: 
 kept in the table, and a clock stepped back reuses it.
 
 Cost: an add is one transaction (a few indexed statements plus one COUNT/SUM over the buffer table's
-covering index, about a millisecond per 10,000 buffered records) and one fsync.
+covering index, about a millisecond per 10,000 buffered records) and one fsync. Measured on the
+development machine: a batch of 1,000 tasks 20-70 ms; a batch of 10 with 100,000 records buffered
+(the database down) about 13 ms. Memory: one batch, one ``scan`` chunk.
 """
 
 from __future__ import annotations
