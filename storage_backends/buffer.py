@@ -11,6 +11,10 @@ the latest as ``updated_at``. Records leave the buffer only after the database h
 Records going in are validated dicts of model field names with JSON-compatible values (the
 session of a task under ``session_id``). Records coming out are *model-ready*: datetimes are aware
 ``datetime`` objects and ``confidence`` a ``Decimal``, so ``Task(**record)`` builds an instance.
+
+Two implementations, chosen by ``REDIS_URL``: ``redis_buffer.RedisWriteBuffer`` (production, shared
+by every process, flushed by Celery) and ``sqlite_buffer.SQLiteWriteBuffer`` (the embedded mode: a
+table in the service's SQLite file, flushed by a thread). Both are durable: 202 means on disk.
 """
 
 from __future__ import annotations
@@ -138,7 +142,9 @@ class WriteBuffer:
 
     def record_failures(self, collection: str, entries: list[BufferedRecord]) -> dict[str, int]:
         """Count one more failed flush attempt of each entry (by id and seq: a newer write of the id
-        starts from zero); returns id -> attempts so far. The counts go when the record leaves."""
+        starts from zero); returns id -> attempts so far. The counts go when the record leaves. An
+        entry no longer buffered as that write (flushed, purged or rewritten meanwhile) counts
+        nothing and maps to 0."""
         raise NotImplementedError
 
     def retrying_count(self) -> int:
@@ -156,6 +162,11 @@ class WriteBuffer:
     def request_flush(self) -> None:
         """Ask for a flush soon (the size trigger); repeated calls within a short window coalesce."""
         raise NotImplementedError
+
+    def start_background(self) -> None:
+        """Start the work a buffer does on its own in a server process: the embedded buffer's
+        flusher thread (it also flushes at once what a killed process left buffered). Nothing for
+        the Redis buffer, which Celery flushes. Called by gunicorn when a worker is ready."""
 
     # --- state ------------------------------------------------------------------------
     def ping(self) -> bool:
@@ -223,11 +234,12 @@ def _buffer_for(url: str | None) -> WriteBuffer:
         from storage_backends.redis_buffer import RedisWriteBuffer
 
         return RedisWriteBuffer(url)
-    from storage_backends.memory_buffer import InMemoryWriteBuffer
+    # Refuses (ImproperlyConfigured, naming REDIS_URL) when the database is not SQLite.
+    from storage_backends.sqlite_buffer import SQLiteWriteBuffer
 
-    return InMemoryWriteBuffer(background=True)
+    return SQLiteWriteBuffer(background=True)
 
 
 def get_write_buffer() -> WriteBuffer:
-    """The process's buffer, chosen by ``REDIS_URL`` (none: the in-process embedded buffer)."""
+    """The process's buffer, chosen by ``REDIS_URL`` (none: the embedded buffer in the SQLite file)."""
     return _buffer_for(settings.REDIS_URL)

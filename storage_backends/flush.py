@@ -4,8 +4,9 @@
     result = flush_all(get_write_buffer(), wait=0)                # Celery: skip if another flusher runs
 
 Guarantees and how:
-- One flusher per collection at a time: the collection's flush lock (Redis, token-owned, renewed
-  after every chunk; a flusher that lost it stops before writing again).
+- One flusher per collection at a time: the collection's flush lock (a Redis key, or a lock row in
+  the embedded SQLite file; token-owned, renewed before every write; a flusher that lost it stops
+  before writing again).
 - Records leave the buffer only after the database committed them, and only if they are still the
   write that was flushed (compare-and-delete by sequence number); a newer write of the same id that
   arrived meanwhile stays for the next flush, so a flush never overwrites newer data with older.

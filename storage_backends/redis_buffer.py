@@ -76,11 +76,6 @@ local is_tasks = ARGV[2] == '1'
 local set_prefix = ARGV[3]
 local tomb_prefix = ARGV[7]
 local nreq = tonumber(ARGV[8])
-local missing = {-2}
-for i = 9, 8 + nreq do
-  if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 0 then table.insert(missing, ARGV[i]) end
-end
-if #missing > 1 then return missing end
 local first = 9 + nreq
 local n = (#ARGV - first + 1) / 3
 if is_tasks then
@@ -101,6 +96,11 @@ else
   end
   if #deleting > 1 then return deleting end
 end
+local missing = {-2}
+for i = 9, 8 + nreq do
+  if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 0 then table.insert(missing, ARGV[i]) end
+end
+if #missing > 1 then return missing end
 local size = redis.call('HLEN', KEYS[2]) + redis.call('HLEN', KEYS[3])
 if size + n > cap then return {-1, size} end
 local bytes = tonumber(redis.call('GET', KEYS[6]) or '0')
@@ -224,18 +224,23 @@ return out
 """
 )
 
-# KEYS: failures hash. ARGV: (id, seq) pairs. Returns the attempts so far of each, in order.
+# KEYS: collection hash, failures hash. ARGV: (id, seq) pairs. Returns the attempts so far of each,
+# in order; 0 (and nothing counted) for an entry no longer buffered as that write.
 _RECORD_FAILURES = """
 local counts = {}
 for i = 1, #ARGV, 2 do
   local id, seq = ARGV[i], ARGV[i + 1]
-  local v = redis.call('HGET', KEYS[1], id)
-  local n = 1
-  if v then
-    local bar = string.find(v, '|', 1, true)
-    if string.sub(v, 1, bar - 1) == seq then n = tonumber(string.sub(v, bar + 1)) + 1 end
+  local current = redis.call('HGET', KEYS[1], id)
+  local n = 0
+  if current and string.sub(current, 1, #seq + 1) == seq .. '|' then
+    n = 1
+    local v = redis.call('HGET', KEYS[2], id)
+    if v then
+      local bar = string.find(v, '|', 1, true)
+      if string.sub(v, 1, bar - 1) == seq then n = tonumber(string.sub(v, bar + 1)) + 1 end
+    end
+    redis.call('HSET', KEYS[2], id, seq .. '|' .. n)
   end
-  redis.call('HSET', KEYS[1], id, seq .. '|' .. n)
   table.insert(counts, n)
 end
 return counts
@@ -457,7 +462,8 @@ class RedisWriteBuffer(WriteBuffer):
         args: list[Any] = []
         for entry in entries:
             args += [entry.record_id, entry.seq]
-        counts = self._call(self._record_failures, [self._failures_key(collection)], args)
+        keys = [self._key(collection), self._failures_key(collection)]
+        counts = self._call(self._record_failures, keys, args)
         return {entry.record_id: int(n) for entry, n in zip(entries, counts, strict=True)}
 
     def retrying_count(self) -> int:

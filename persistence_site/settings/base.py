@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 from persistence_site.config import (
     BASE_DIR,
@@ -112,8 +113,15 @@ REQUEST_MAX_BODY_BYTES = positive_int(env, "REQUEST_MAX_BODY_BYTES", 32 * 1024 *
 DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BODY_BYTES
 
 # --- Buffer store and write buffer -------------------------------------------------------------
-# No REDIS_URL means the embedded mode: an in-process buffer flushed by a background thread.
+# No REDIS_URL means the embedded mode: the buffer is a table in the SQLite database file, flushed
+# by a background thread. It needs that file: with MySQL/MariaDB the buffer must be Redis.
 REDIS_URL = env.str("REDIS_URL", default="") or None
+if REDIS_URL is None and not DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    raise ImproperlyConfigured(
+        "REDIS_URL must be set when DATABASE_URL names a MySQL/MariaDB database (redis://host:6379/0): "
+        "the write buffer lives in Redis then. Without Redis, use the embedded mode (a sqlite:/// "
+        "DATABASE_URL or none), whose buffer is a table in the SQLite file."
+    )
 BUFFER_FLUSH_SIZE = positive_int(env, "BUFFER_FLUSH_SIZE", 1000)
 BUFFER_FLUSH_INTERVAL = positive_int(env, "BUFFER_FLUSH_INTERVAL", 30)
 # Seconds GET /stats answers from a cached computation (it scans both tables); 0 turns caching off.

@@ -42,6 +42,34 @@ def test_sqlite_url_gives_sqlite_engine_and_absolute_path(tmp_path):
     assert path.parent.is_dir()
 
 
+def test_sqlite_connections_are_durable_and_take_the_write_lock_at_begin(tmp_path):
+    """The embedded buffer lives in this file: a 202 must be fsynced, and concurrent writers queue."""
+    config = database_config(load_env({"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}))
+
+    assert config["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+    assert "journal_mode=WAL" in config["OPTIONS"]["init_command"]
+    assert "synchronous=FULL" in config["OPTIONS"]["init_command"]
+    assert config["OPTIONS"]["timeout"] >= 5
+
+
+def test_mysql_without_redis_url_is_refused_at_start_naming_redis_url():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "DJANGO_SETTINGS_MODULE": "persistence_site.settings.local",
+            "DATABASE_URL": "mysql://root@127.0.0.1:3306/persistence",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode != 0
+    assert "REDIS_URL must be set" in result.stderr
+
+
 def test_no_database_url_means_embedded_sqlite():
     config = database_config(load_env({}))
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("storage_backends", "0001_dead_letters"),
+        ("storage_backends", "0002_embedded_buffer"),
     ]
 
     operations = [
