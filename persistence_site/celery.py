@@ -8,7 +8,7 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "persistence_site.settings.local")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "persistence_site.settings.production")
 
 app = Celery("persistence_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")
