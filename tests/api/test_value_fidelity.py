@@ -22,7 +22,6 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 
-from conftest import _clear
 from storage_backends.models import DeadLetter
 from tests.api.value_strategies import Batch, Stamp, batches, expected_confidence
 from translation.models import Session, Task
@@ -188,7 +187,7 @@ def test_every_batch_is_refused_naming_the_field_or_stored_and_answered_as_sent(
     api_client, write_buffer, batch
 ):
     # given: nothing stored or buffered (examples share the database)
-    _clear(write_buffer)
+    write_buffer.clear()
     Task.objects.all().delete()
     Session.objects.all().delete()
     dead_letters = DeadLetter.objects.count()
