@@ -150,41 +150,32 @@ def check_free_json(value: dict[str, Any] | None) -> dict[str, Any] | None:
     if value is None:
         return None
     low, high = JSON_INT_RANGE
-    stack: list[tuple[Any, int]] = [(value, 1)]
+    too_deep = f"must be nested at most {MAX_JSON_DEPTH} levels deep (the object is level 1)"
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(value, 1)]  # objects and arrays only
     while stack:
         node, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(too_deep)
         if isinstance(node, dict):
-            children: Any = node.values()
             for key in node:
                 if not isinstance(key, str) or "\x00" in key:
                     raise ValueError("keys must be strings without U+0000")
-        elif isinstance(node, list):
-            children = node
-        else:
-            children = ()
-        if children != ():
-            if depth > MAX_JSON_DEPTH:
-                raise ValueError(
-                    f"must be nested at most {MAX_JSON_DEPTH} levels deep (the object is level 1)"
-                )
-            for child in children:
-                if isinstance(child, dict | list):
-                    stack.append((child, depth + 1))
-                elif isinstance(child, str):
-                    if "\x00" in child:
-                        raise ValueError("must not contain U+0000 in its strings")
-                elif isinstance(child, bool) or child is None:
-                    pass
-                elif isinstance(child, int):
-                    if not low <= child <= high:
-                        raise ValueError("integers must be within the signed 64-bit range")
-                elif isinstance(child, float):
-                    if child != child or child in (float("inf"), float("-inf")):
-                        raise ValueError("must not contain NaN or infinity")
-                else:
-                    raise ValueError(f"must hold only JSON values (found {type(child).__name__})")
-        elif depth > MAX_JSON_DEPTH:
-            raise ValueError(f"must be nested at most {MAX_JSON_DEPTH} levels deep (the object is level 1)")
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+            elif isinstance(child, str):
+                if "\x00" in child:
+                    raise ValueError("must not contain U+0000 in its strings")
+            elif isinstance(child, bool) or child is None:
+                pass
+            elif isinstance(child, int):
+                if not low <= child <= high:
+                    raise ValueError("integers must be within the signed 64-bit range")
+            elif isinstance(child, float):
+                if child != child or child in (float("inf"), float("-inf")):
+                    raise ValueError("must not contain NaN or infinity")
+            else:
+                raise ValueError(f"must hold only JSON values (found {type(child).__name__})")
     try:
         size = len(orjson.dumps(value))
     except orjson.JSONEncodeError as exc:  # lone surrogates, from Python callers only
