@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import datetime as dt
 import logging
 import random
 import threading
@@ -316,7 +317,16 @@ class ClientBase:
     def _records(self, records: Iterable[Mapping[str, Any]]) -> list[Record]:
         if self._closed:
             raise PersistenceError("The client is closed.")
-        return [dict(record) for record in records]
+        batch = [dict(record) for record in records]
+        for record in batch:
+            for name, value in record.items():
+                # The service refuses a timestamp without an offset (422): say so here, at the call.
+                if isinstance(value, dt.datetime) and value.utcoffset() is None:
+                    raise ValueError(
+                        f"{name}: a naive datetime has no UTC offset; pass an aware one, "
+                        "e.g. datetime.now(timezone.utc)"
+                    )
+        return batch
 
     def _accepted(self, kind: str, records: list[Record]) -> None:
         self.counters.records_sent[kind] += len(records)

@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from persistence_site import __version__
 from storage_backends.buffer import get_write_buffer
@@ -31,8 +37,69 @@ def database_healthy() -> bool:
     return True
 
 
-@require_GET
-def health(request: HttpRequest) -> JsonResponse:
+class _AlwaysJSON(BaseContentNegotiation):
+    """JSON whatever the probe's Accept header says (a 406 would read as "down")."""
+
+    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(
+        self, request: Request, renderers: list[Any], format_suffix: str | None = None
+    ) -> Any:
+        return renderers[0], renderers[0].media_type
+
+
+_STATE = serializers.ChoiceField(choices=["healthy", "unhealthy"])
+HealthOut = inline_serializer(
+    "Health",
+    {
+        "status": _STATE,
+        "database": _STATE,
+        "buffer_store": _STATE,
+        "buffer": inline_serializer(
+            "BufferStats",
+            {
+                "sessions_count": serializers.IntegerField(),
+                "tasks_count": serializers.IntegerField(),
+                "total_count": serializers.IntegerField(),
+                "capacity": serializers.IntegerField(help_text="Records buffered before writes get 503."),
+                "usage_percent": serializers.FloatField(),
+                "flush_size": serializers.IntegerField(help_text="Records that trigger a flush."),
+                "last_flush": serializers.DateTimeField(allow_null=True),
+            },
+        ),
+        "uptime_seconds": serializers.IntegerField(),
+        "version": serializers.CharField(),
+    },
+)
+
+
+class HealthView(APIView):
+    """No key, no throttling: load balancers and probes call it every few seconds."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+    throttle_classes: list[Any] = []
+    content_negotiation_class = _AlwaysJSON
+
+    @extend_schema(
+        tags=["system"],
+        summary="Health of the service",
+        description="200 when the database and the buffer store answer, 503 (status unhealthy, naming "
+        "which one failed) otherwise. Needs no API key.",
+        responses={
+            200: OpenApiResponse(HealthOut, description="Healthy."),
+            503: OpenApiResponse(HealthOut, description="The database or the buffer store is unreachable."),
+        },
+        auth=[],
+    )
+    def get(self, request: Request) -> Response:
+        body, healthy = health_report()
+        return Response(body, status=200 if healthy else 503)
+
+
+def health_report() -> tuple[dict[str, Any], bool]:
+    """The /health body and whether the service is healthy."""
     db_ok = database_healthy()
     buffer = get_write_buffer()
     buffer_ok = buffer.ping()
@@ -46,4 +113,7 @@ def health(request: HttpRequest) -> JsonResponse:
         "uptime_seconds": int(time.monotonic() - STARTED_AT),
         "version": __version__,
     }
-    return JsonResponse(body, status=200 if healthy else 503)
+    return body, healthy
+
+
+health = HealthView.as_view()

@@ -6,6 +6,8 @@ REST_FRAMEWORK = {"DEFAULT_PARSER_CLASSES": ["persistence_site.json_codec.ORJSON
 from __future__ import annotations
 
 import decimal
+import json
+import re
 import uuid
 from typing import Any
 
@@ -34,9 +36,27 @@ def dumps(value: Any) -> bytes:
     return orjson.dumps(value, default=_default, option=_OPTIONS)
 
 
+# orjson reads an integer outside [-2**63, 2**64) as a float, silently: 18446744073709551616 would be
+# stored as 1.8446744073709552e19. Such a literal has at least 19 digits, so only a body with a run
+# of 19 digits is parsed again, exactly, by the standard library (ints of any size), for validation
+# to refuse the integer instead of storing another number.
+_LONG_DIGITS = re.compile(rb"\d{19}")
+
+
 def loads(data: bytes | str) -> Any:
-    """Parse JSON; raises ``orjson.JSONDecodeError`` (a ``ValueError``) on bad input."""
-    return orjson.loads(data)
+    """Parse JSON; raises ``orjson.JSONDecodeError`` (a ``ValueError``) on bad input.
+
+    Integers are exact: one beyond 64 bits is a Python int, never a float.
+    """
+    value = orjson.loads(data)
+    raw = data.encode() if isinstance(data, str) else data
+    if _LONG_DIGITS.search(raw):
+        try:
+            return json.loads(raw)
+        except RecursionError:
+            # orjson allows 1024 levels, the standard library's recursion somewhat fewer.
+            raise orjson.JSONDecodeError("nested too deeply", raw.decode(errors="replace"), 0) from None
+    return value
 
 
 class ORJSONRenderer(BaseRenderer):

@@ -29,6 +29,14 @@ class TaskStatus(models.TextChoices):
 INCOMPLETE_STATUSES = (SessionStatus.PENDING, SessionStatus.PROCESSING)
 
 
+def binary_collation(connection: Any) -> str | None:
+    """The utf8mb4 collation comparing code point by code point without padding (MySQL/MariaDB),
+    None where plain comparison is already exact (SQLite)."""
+    if connection.vendor != "mysql":
+        return None
+    return "utf8mb4_nopad_bin" if connection.mysql_is_mariadb else "utf8mb4_0900_bin"
+
+
 class IdField(models.CharField):
     """A client-chosen identifier compared byte for byte.
 
@@ -40,8 +48,9 @@ class IdField(models.CharField):
 
     def db_parameters(self, connection: Any) -> dict[str, Any]:
         params = super().db_parameters(connection)
-        if connection.vendor == "mysql":
-            params["collation"] = "utf8mb4_nopad_bin" if connection.mysql_is_mariadb else "utf8mb4_0900_bin"
+        collation = binary_collation(connection)
+        if collation is not None:
+            params["collation"] = collation
         return params
 
 

@@ -1,9 +1,28 @@
-"""Validation of batch write bodies (API.md §1-§2) with pydantic v2.
+"""Validation of batch write bodies (API.md §0 "Values", §1-§2) with pydantic v2.
 
 DRF's per-item serializers cost several milliseconds per hundred records (bench/validation.py
 measures both); pydantic-core validates a 1000-record batch in a fraction of that. Types are
 strict: a number where a string is expected (or a float where an int is) is an error, never
 coerced. Unknown keys are rejected. Every invalid record is reported, by index and field.
+
+"202 is a promise": whatever a supported database (SQLite, MariaDB 10.11, MySQL 8) could refuse at
+flush time is refused here instead. The limits come from the models (``max_length`` and integer
+column types of translation.models), so a schema change moves validation with it:
+
+- timestamps: ISO 8601 date-times with an offset (``Z`` or ``±hh:mm``), converted to UTC here,
+  years 1000-9999 once in UTC (MySQL DATETIME); epoch numbers or strings, bare dates and
+  offset-less values are refused;
+- ids: no ``/`` (Django's ``<str:...>`` route segments cannot hold one), no control characters
+  (Unicode category Cc) and no bidirectional controls (U+061C, U+200E/F, U+202A-E, U+2066-9,
+  which make an id display as another), no surrounding whitespace, and not ``.`` or ``..``
+  (URL clients remove such path segments), so every accepted id is reachable through the routes;
+- strings: no U+0000 (MySQL and SQLite text handling, and C clients, truncate there); lengths
+  count characters, as utf8mb4 VARCHAR columns do;
+- free JSON objects (``game_info``, ``metadata``): at most ``MAX_JSON_DEPTH`` levels of nesting,
+  where the object itself is level 1 and every object or array inside it adds one
+  (``{"a": [1]}`` is 2 levels; MariaDB's ``json_valid`` refuses more than 32), at most
+  ``MAX_JSON_BYTES`` serialised, integers within signed 64 bits, no NaN or infinity, no U+0000 in
+  keys or values. The check is iterative, so a body nested 1,000 deep costs no recursion.
 
     records = validate_batch(body, kind="tasks")   # -> list of dicts ready for the buffer
 """
@@ -11,49 +30,211 @@ coerced. Unknown keys are rejected. Every invalid record is reported, by index a
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
+import orjson
+from django.db import models
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.functional_validators import AfterValidator
 
 from persistence_site.errors import BatchTooLarge, MalformedJSON, RequestValidationError
+from translation.models import Session, Task
 
 MAX_BATCH = 1000
-MAX_TEXT = 100_000
-MAX_INT = 2**31 - 1  # the counters are INT UNSIGNED; beyond this a client has a bug, not a count
-MAX_BIGINT = 2**63 - 1
+MAX_TEXT = 100_000  # API.md §1: the TEXT columns hold more, the contract promises this much
+MAX_JSON_DEPTH = 20
+MAX_JSON_BYTES = 64 * 1024
+#: What a JSON integer may be: MySQL's JSON type and orjson hold signed 64-bit integers.
+JSON_INT_RANGE = (-(2**63), 2**63 - 1)
 
-# MySQL DATETIME covers years 1000-9999; outside that the database would reject the record at flush
-# time, after the client was told 202, so such values are refused up front.
-_MIN_DATETIME = dt.datetime(1000, 1, 1, tzinfo=dt.UTC)
+#: Integer column types and the values every supported database stores in them. Positive integers
+#: stay within 2**31 - 1 (Django's portable range) although MySQL's INT UNSIGNED holds more: a
+#: counter beyond two billion is a client bug, not a count.
+_INT_RANGES = {
+    "PositiveIntegerField": (0, 2**31 - 1),
+    "PositiveBigIntegerField": (0, 2**63 - 1),
+}
 
 
-def _require_string(value: Any) -> Any:
-    if not isinstance(value, str):
-        raise ValueError("must be an ISO 8601 date-time string")
+def max_length(model: type[models.Model], name: str) -> int:
+    """The column's ``max_length`` in characters (a ForeignKey: its target's)."""
+    field = model._meta.get_field(name)
+    target = field.target_field if field.is_relation else field
+    length = target.max_length
+    assert length is not None, f"{model.__name__}.{name} has no max_length"
+    return length
+
+
+def int_range(model: type[models.Model], name: str) -> tuple[int, int]:
+    """The values the integer column ``name`` of ``model`` takes on every supported database."""
+    return _INT_RANGES[model._meta.get_field(name).get_internal_type()]
+
+
+# --- timestamps --------------------------------------------------------------------------------
+
+# RFC 3339's profile of ISO 8601: seconds required, any fraction (beyond microseconds it is
+# truncated, as the database would), and an offset. Anything else (bare dates, epoch seconds as a
+# number or a string, offset-less date-times) is refused rather than guessed.
+_TIMESTAMP = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<time>\d{2}:\d{2}:\d{2})(?:\.(?P<fraction>\d+))?"
+    r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})",
+    re.ASCII,
+)
+_TIMESTAMP_FORMAT = "must be an ISO 8601 date-time with an offset, e.g. 2025-09-30T10:15:30Z or +02:00"
+_YEAR_RANGE = "must be between the years 1000 and 9999 once converted to UTC"
+
+
+def parse_timestamp(value: Any) -> dt.datetime:
+    """An aware UTC datetime from an ISO 8601 date-time string with an offset; ValueError else."""
+    if isinstance(value, dt.datetime):  # from Python callers: the same rules, minus the format
+        if value.utcoffset() is None:
+            raise ValueError(_TIMESTAMP_FORMAT)
+        parsed = value
+    else:
+        match = _TIMESTAMP.fullmatch(value) if isinstance(value, str) else None
+        if match is None:
+            raise ValueError(_TIMESTAMP_FORMAT)
+        offset = match["offset"].upper().replace("Z", "+00:00")
+        fraction = f".{match['fraction'][:6]:0<6}" if match["fraction"] else ""
+        try:
+            parsed = dt.datetime.fromisoformat(f"{match['date']}T{match['time']}{fraction}{offset}")
+        except ValueError as exc:  # 2025-02-30, 24:00:00, an offset of 24 hours or more
+            raise ValueError(f"{_TIMESTAMP_FORMAT} ({exc})") from None
+    try:
+        utc = parsed.astimezone(dt.UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-05:00 is in the year 10000
+        raise ValueError(_YEAR_RANGE) from None
+    if not 1000 <= utc.year <= 9999:
+        raise ValueError(_YEAR_RANGE)
+    return utc
+
+
+# --- strings and ids ---------------------------------------------------------------------------
+
+# Category Cc is exactly U+0000-U+001F and U+007F-U+009F; then the Bidi_Control characters.
+_ID_FORBIDDEN = re.compile("[/\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain U+0000")
     return value
 
 
-def _aware_in_range(value: dt.datetime) -> dt.datetime:
-    # A timestamp without an offset is taken as UTC (the contract's timestamps are UTC).
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    if value < _MIN_DATETIME:
-        raise ValueError("must be between the years 1000 and 9999")
+def check_id(value: str) -> str:
+    """An id reachable as one URL path segment and shown as it is (API.md §0 "Ids")."""
+    bad = _ID_FORBIDDEN.search(value)
+    if bad is not None:
+        char = bad.group()
+        if char == "/":
+            raise ValueError("must not contain '/'")
+        raise ValueError(f"must not contain control characters (found U+{ord(char):04X})")
+    if value != value.strip():
+        raise ValueError("must not start or end with whitespace")
+    if value in (".", ".."):
+        raise ValueError("must not be '.' or '..' (URL paths drop such segments)")
     return value
 
 
+# --- free JSON objects -------------------------------------------------------------------------
+
+
+def check_free_json(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A free JSON object every supported database stores as sent; ValueError naming the rule.
+
+    Depth: the object itself is level 1 and each object or array inside adds one; scalars add
+    none. Walked with an explicit stack, never recursion, and refused as soon as a level too deep
+    is seen, so the cost is bounded by the (already size-limited) body.
+    """
+    if value is None:
+        return None
+    low, high = JSON_INT_RANGE
+    too_deep = f"must be nested at most {MAX_JSON_DEPTH} levels deep (the object is level 1)"
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(value, 1)]  # objects and arrays only
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(too_deep)
+        if isinstance(node, dict):
+            for key in node:
+                if not isinstance(key, str) or "\x00" in key:
+                    raise ValueError("keys must be strings without U+0000")
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+            elif isinstance(child, str):
+                if "\x00" in child:
+                    raise ValueError("must not contain U+0000 in its strings")
+            elif isinstance(child, bool) or child is None:
+                pass
+            elif isinstance(child, int):
+                if not low <= child <= high:
+                    raise ValueError("integers must be within the signed 64-bit range")
+            elif isinstance(child, float):
+                if child != child or child in (float("inf"), float("-inf")):
+                    raise ValueError("must not contain NaN or infinity")
+            else:
+                raise ValueError(f"must hold only JSON values (found {type(child).__name__})")
+    try:
+        size = len(orjson.dumps(value))
+    except orjson.JSONEncodeError as exc:  # lone surrogates, from Python callers only
+        raise ValueError(f"is not serialisable as JSON ({exc})") from None
+    if size > MAX_JSON_BYTES:
+        raise ValueError(f"must be at most {MAX_JSON_BYTES} bytes serialised (got {size})")
+    return value
+
+
+# --- the records -------------------------------------------------------------------------------
+
+
+_ID_RULES = (
+    "Characters, not bytes. No '/', control or bidi characters, surrounding whitespace; not '.' or '..'."
+)
+
+
+def _chars(model: type[models.Model], name: str, *, min_length: int = 1) -> Any:
+    return Annotated[
+        str,
+        Field(
+            min_length=min_length, max_length=max_length(model, name), description="Characters; no U+0000."
+        ),
+        AfterValidator(_no_nul),
+    ]
+
+
+def _id(model: type[models.Model], name: str) -> Any:
+    return Annotated[
+        str,
+        Field(min_length=1, max_length=max_length(model, name), description=_ID_RULES),
+        AfterValidator(check_id),
+    ]
+
+
+def _int(model: type[models.Model], name: str) -> Any:
+    low, high = int_range(model, name)
+    return Annotated[int, Field(ge=low, le=high)]
+
+
+Text = Annotated[
+    str, Field(max_length=MAX_TEXT, description="Characters; no U+0000."), AfterValidator(_no_nul)
+]
 Timestamp = Annotated[
     dt.datetime,
-    BeforeValidator(_require_string),
-    Field(strict=False),
-    AfterValidator(_aware_in_range),
+    BeforeValidator(parse_timestamp),
+    Field(description="ISO 8601 with an offset (Z or ±hh:mm); years 1000-9999 in UTC; answered in UTC."),
 ]
-Id36 = Annotated[str, Field(min_length=1, max_length=36)]
-Id64 = Annotated[str, Field(min_length=1, max_length=64)]
-Text = Annotated[str, Field(max_length=MAX_TEXT)]
-Count = Annotated[int, Field(ge=0, le=MAX_INT)]
-Confidence = Annotated[float, Field(ge=0, le=1), AfterValidator(lambda v: round(v, 4))]
+FreeJSON = Annotated[
+    dict[str, Any] | None,
+    AfterValidator(check_free_json),
+    Field(
+        description=f"A JSON object at most {MAX_JSON_DEPTH} levels deep (itself level 1), at most "
+        f"{MAX_JSON_BYTES} bytes serialised, integers within signed 64 bits, no U+0000."
+    ),
+]
+# Rounded to the column's 4 decimals here, so the buffered value is the stored one; "+ 0.0" turns
+# -0.0 into 0.0, which the DECIMAL column stores.
+Confidence = Annotated[float, Field(ge=0, le=1), AfterValidator(lambda v: round(v, 4) + 0.0)]
 
 
 class _Record(BaseModel):
@@ -61,36 +242,36 @@ class _Record(BaseModel):
 
 
 class SessionIn(_Record):
-    session_id: Id36
-    filename: Annotated[str, Field(min_length=1, max_length=255)]
-    file_path: Annotated[str, Field(min_length=1, max_length=512)]
+    session_id: _id(Session, "session_id")  # type: ignore[valid-type]
+    filename: _chars(Session, "filename")  # type: ignore[valid-type]
+    file_path: _chars(Session, "file_path")  # type: ignore[valid-type]
     status: Literal["pending", "processing", "completed", "failed", "cancelled"]
-    game_info: dict[str, Any] | None = Field(default_factory=dict)
-    llm_provider: Annotated[str, Field(min_length=1, max_length=50)]
-    metadata: dict[str, Any] | None = Field(default_factory=dict)
-    total_tasks: Count = 0
-    completed_tasks: Count = 0
-    failed_tasks: Count = 0
-    processing_tasks: Count = 0
+    game_info: FreeJSON = Field(default_factory=dict)
+    llm_provider: _chars(Session, "llm_provider")  # type: ignore[valid-type]
+    metadata: FreeJSON = Field(default_factory=dict)
+    total_tasks: _int(Session, "total_tasks") = 0  # type: ignore[valid-type]
+    completed_tasks: _int(Session, "completed_tasks") = 0  # type: ignore[valid-type]
+    failed_tasks: _int(Session, "failed_tasks") = 0  # type: ignore[valid-type]
+    processing_tasks: _int(Session, "processing_tasks") = 0  # type: ignore[valid-type]
 
 
 class TaskIn(_Record):
-    task_id: Id64
-    session_id: Id36
-    batch_id: Id64
-    sheet_name: Annotated[str, Field(min_length=1, max_length=255)]
-    row_index: Count
-    column_name: Annotated[str, Field(min_length=1, max_length=255)]
+    task_id: _id(Task, "task_id")  # type: ignore[valid-type]
+    session_id: _id(Task, "session")  # type: ignore[valid-type]
+    batch_id: _id(Task, "batch_id")  # type: ignore[valid-type]
+    sheet_name: _chars(Task, "sheet_name")  # type: ignore[valid-type]
+    row_index: _int(Task, "row_index")  # type: ignore[valid-type]
+    column_name: _chars(Task, "column_name")  # type: ignore[valid-type]
     source_text: Text
     target_text: Text | None = None
     context: Text | None = None
     status: Literal["pending", "processing", "completed", "failed"]
     confidence: Confidence | None = None
     error_message: Text | None = None
-    retry_count: Count = 0
+    retry_count: _int(Task, "retry_count") = 0  # type: ignore[valid-type]
     start_time: Timestamp | None = None
     end_time: Timestamp | None = None
-    duration_ms: Annotated[int, Field(ge=0, le=MAX_BIGINT)] | None = None
+    duration_ms: _int(Task, "duration_ms") | None = None  # type: ignore[valid-type]
 
 
 class SessionBatchIn(_Record):
@@ -118,9 +299,9 @@ def validate_batch(body: Any, *, kind: Literal["sessions", "tasks"]) -> list[dic
     """Validate a whole batch body; all-or-nothing.
 
     Returns the records as JSON-ready dicts (every optional field present with its default,
-    timestamps as ISO strings in UTC). Raises ``MalformedJSON`` when the body is not an object,
-    ``BatchTooLarge`` above 1000 records and ``RequestValidationError`` listing every invalid
-    record by index and field.
+    timestamps as ISO strings in UTC ending in ``Z``, as the stored rows are answered). Raises
+    ``MalformedJSON`` when the body is not an object, ``BatchTooLarge`` above 1000 records and
+    ``RequestValidationError`` listing every invalid record by index and field.
     """
     if not isinstance(body, dict):
         raise MalformedJSON("Request body must be a JSON object.")

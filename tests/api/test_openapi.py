@@ -97,3 +97,34 @@ def test_the_documentation_is_public_when_keys_are_required(client, settings, pa
 
     assert client.get(path).status_code == 200
     assert client.get("/api/v1/translation/stats").status_code == 401  # the API itself is not
+
+
+def test_health_is_in_the_document_without_a_key(document):
+    operation = document["paths"]["/health"]["get"]
+
+    assert {"200", "503"} <= set(operation["responses"])
+    assert operation.get("security", []) in ([], [{}])  # no key (the document has no global security)
+    assert "security" not in document
+    schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert schema  # the body's shape is documented
+
+
+def test_health_answers_json_whatever_the_accept_header(client):
+    response = client.get("/health", headers={"Accept": "text/html"})
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "healthy"
+
+
+@pytest.mark.parametrize("path", ["/docs", "/docs/"])
+def test_docs_redirects_to_the_swagger_ui(client, path):
+    response = client.get(path)
+
+    assert response.status_code in (301, 302)
+    assert response["Location"] == "/api/docs/"
+
+
+def test_the_routes_named_like_ids_keep_their_operations(document):
+    assert set(document["paths"]["/api/v1/translation/sessions/batch"]) == {"post"}
+    assert set(document["paths"]["/api/v1/translation/tasks/batch"]) == {"post"}
+    assert set(document["paths"]["/api/v1/translation/sessions/cleanup"]) == {"post"}

@@ -388,3 +388,18 @@ def test_leaving_the_block_on_an_exception_raises_that_exception_not_a_failed_fl
     with pytest.raises(KeyError):
         work()
     assert client.buffered == 1  # unsent, and logged
+
+
+def test_a_naive_datetime_is_refused_at_the_call_not_by_the_service(live, uid):
+    import datetime as dt
+
+    with client_for(live) as client:
+        with pytest.raises(ValueError, match="start_time"):
+            client.persist_tasks([task(f"{uid}-s", f"{uid}-t", start_time=dt.datetime(2025, 9, 30, 10))])  # noqa: DTZ001
+
+        assert client.buffered == 0
+        client.persist_sessions([session(f"{uid}-s")])
+        aware = dt.datetime(2025, 9, 30, 12, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+        client.persist_tasks([task(f"{uid}-s", f"{uid}-t", start_time=aware)])
+        client.flush()
+        assert client.get_task(f"{uid}-t")["start_time"] == "2025-09-30T10:00:00Z"
