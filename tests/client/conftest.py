@@ -27,8 +27,16 @@ def live(django_db_setup, django_db_blocker):
         _, key = api_key_create(name="client-tests", scopes="read,write")
         _, read_key = api_key_create(name="client-tests-reader", scopes="read")
     env = service_env(API_AUTH_ENABLED="true", THROTTLE_RATE_KEY="off", THROTTLE_RATE_IP="off")
-    with GunicornServer(env=env, workers=2) as server:
-        yield Live(server.url, key, read_key)
+    try:
+        with GunicornServer(env=env, workers=2) as server:
+            yield Live(server.url, key, read_key)
+    finally:
+        # The live service committed its rows (keys, sessions, tasks) outside any test transaction:
+        # empty the tables, as a transactional test does, so no later test sees them.
+        from django.core.management import call_command
+
+        with django_db_blocker.unblock():
+            call_command("flush", interactive=False, verbosity=0)
 
 
 @pytest.fixture
