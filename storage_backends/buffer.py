@@ -188,10 +188,14 @@ class WriteBuffer:
     #: Names this buffer's state in the database's checkpoint (``BufferCheckpoint``).
     name = "buffer"
 
-    def last_sequence(self) -> int | None:
-        """The last sequence number issued, for a store that can lose its state independently of
-        the database (None: it cannot, e.g. a buffer kept in the database itself)."""
-        return None
+    #: True for a store that can lose its state independently of the database (Redis restarted
+    #: without persistence); the flusher then compares ``last_sequence`` with its checkpoint.
+    can_lose_state = False
+
+    def last_sequence(self) -> tuple[int, bool]:
+        """The last sequence number issued, and whether the store was emptied on purpose
+        (``clear``, tests and benchmarks) since the last call. Only for ``can_lose_state``."""
+        raise NotImplementedError
 
     def empty_stats(self) -> dict[str, Any]:
         return self._stats_from(dict.fromkeys(COLLECTIONS, 0), None)

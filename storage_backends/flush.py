@@ -123,7 +123,7 @@ def _check_buffer_continuity(buffer: WriteBuffer) -> None:
     held is gone, and nothing else would ever say so. The number of records lost is unknown, so
     the event counts once in ``persistence_data_loss_total``, with a critical log line.
     """
-    if buffer.last_sequence() is None:
+    if not buffer.can_lose_state:
         return
     try:
         # The checkpoint first, then the store: every checkpoint was read from the store before it
@@ -132,8 +132,8 @@ def _check_buffer_continuity(buffer: WriteBuffer) -> None:
         checkpoint = (
             BufferCheckpoint.objects.filter(pk=buffer.name).values_list("sequence", flat=True).first()
         )
-        sequence = buffer.last_sequence() or 0
-        if checkpoint is not None and sequence < checkpoint:
+        sequence, cleared = buffer.last_sequence()
+        if checkpoint is not None and sequence < checkpoint and not cleared:
             metrics.DATA_LOSS.inc()
             logger.critical(
                 "the buffer store lost its state: accepted records not yet flushed may be lost",

@@ -529,8 +529,14 @@ class RedisWriteBuffer(WriteBuffer):
     def name(self) -> str:  # type: ignore[override]
         return self.prefix
 
-    def last_sequence(self) -> int | None:
-        return int(self._call(self.redis.get, self._key("seq")) or 0)
+    can_lose_state = True
+
+    def last_sequence(self) -> tuple[int, bool]:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(self._key("seq"))
+        pipe.getdel(self._key("cleared"))
+        sequence, cleared = self._call(pipe.execute)
+        return int(sequence or 0), cleared is not None
 
     def size_bytes(self) -> int:
         return int(self._call(self.redis.get, self._key("bytes")) or 0)
@@ -544,6 +550,8 @@ class RedisWriteBuffer(WriteBuffer):
         keys = list(self.redis.scan_iter(match=f"{self.prefix}:*", count=1000))
         if keys:
             self.redis.delete(*keys)
+        # Tells the next flush that the sequence starts again on purpose, not by a loss.
+        self.redis.set(self._key("cleared"), 1)
 
     @staticmethod
     def _call(func: Any, *args: Any) -> Any:
