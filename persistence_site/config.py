@@ -99,6 +99,12 @@ def database_config(env: environ.Env, default: str = DEFAULT_DATABASE_URL) -> di
         options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
         options.setdefault("transaction_mode", "IMMEDIATE")
         options.setdefault("timeout", 20)
+        if name and name != ":memory:":
+            # Tests run on a file beside it, not Django's default in-memory shared-cache database:
+            # shared cache locks whole tables between connections ("database table is locked",
+            # which no busy timeout waits out), so the background flusher's thread would fail
+            # where the embedded service, on its file, never does.
+            config["TEST"] = {"NAME": f"{name}.test"}
     else:
         raise ImproperlyConfigured(
             f"DATABASE_URL must be a mysql:// or sqlite:/// URL (got engine {engine or 'unknown'!r})"
