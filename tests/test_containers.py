@@ -308,10 +308,12 @@ def _sample(scrape: str, name: str, **labels: str) -> float:
 
 @pytest.fixture(scope="module")
 def reporter(request):
-    terminal = request.config.pluginmanager.get_plugin("terminalreporter")
+    plugins = request.config.pluginmanager
+    terminal, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
 
-    def report(line: str) -> None:
-        terminal.write_line(f"rehearsal: {line}")
+    def report(line: str) -> None:  # shown as it happens, with or without -s
+        with capture.global_and_fixture_disabled():
+            terminal.write_line(f"rehearsal: {line}")
 
     return report
 
@@ -444,11 +446,7 @@ class TestRehearsal:
         stop_seconds = stack.stop("worker")
         stored = stack.count_tasks(session_id)
         worker_log = _logs(stack, "worker")
-        grace = stack.run(
-            "podman", "inspect", "--format", "{{.Config.StopTimeout}}", stack.container("worker")
-        )
 
-        assert grace.stdout.strip() == "120"
         assert stored_at_stop < TASKS_IN_FLIGHT  # the stop came while the flush was running
         assert stored == TASKS_IN_FLIGHT  # ... and it waited for the flush to finish
         assert stack.redis("EXISTS", lock) == "0"
