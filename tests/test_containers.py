@@ -161,7 +161,7 @@ def test_dockerignore_keeps_secrets_and_development_files_out_of_the_image():
 
 HOST = "persistence.example.com"  # a real ALLOWED_HOSTS: 127.0.0.1 is refused
 BUFFER = "persistence:{buffer}"
-TASKS_IN_FLIGHT = 40_000
+TASKS_IN_FLIGHT = 80_000  # a flush of these outlasts Docker's default 10 s stop timeout here
 
 
 class Stack:

@@ -42,8 +42,9 @@ class Command(BaseCommand):
                 "pause_flushing needs the shared Redis buffer (REDIS_URL); embedded mode has none."
             )
         stop = threading.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: stop.set())
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, lambda *_: stop.set())
         buffer = get_write_buffer()
         held = []
         try:
