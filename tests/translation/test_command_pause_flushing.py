@@ -38,6 +38,7 @@ def pauser(write_buffer):
 def test_while_paused_no_flusher_writes_and_after_it_the_buffer_flushes(write_buffer, pauser):
     write_buffer.add("translation_sessions", [session_record("s-paused")])
 
+    paused_since = write_buffer.redis.get(f"{write_buffer.prefix}:paused")
     skipped = flush_all(write_buffer, wait=0)  # Celery's flush
     with pytest.raises(FlushFailed):
         flush_all(write_buffer, wait=0.5)  # POST /flush and flush_buffer wait, then fail
@@ -47,6 +48,8 @@ def test_while_paused_no_flusher_writes_and_after_it_the_buffer_flushes(write_bu
     out, _ = pauser.communicate(timeout=30)
     flushed = flush_all(write_buffer, wait=5)
 
+    assert paused_since is not None
+    assert write_buffer.redis.get(f"{write_buffer.prefix}:paused") is None
     assert skipped.skipped == ["translation_sessions", "translation_tasks"]
     assert pauser.returncode == 0
     assert "flushing resumed" in out

@@ -8,12 +8,16 @@ buffer; Celery flushes skip, ``POST /flush`` and ``flush_buffer`` fail after the
 lost: the records stay buffered). If the command dies, the locks expire after BUFFER_LOCK_TTL and
 flushing resumes by itself, so a pause can never be forgotten.
 
+While paused, the Redis key ``<BUFFER_KEY_PREFIX>:paused`` holds when the pause began (it
+expires with the locks), so that flushers and probes can say why nothing is flushed.
+
 Exit status 0 after a pause ended normally, 1 when a running flush kept its lock past ``--wait``
 or a lock was lost during the pause.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import signal
 import threading
 import time
@@ -55,6 +59,8 @@ class Command(BaseCommand):
                         f"a flush of {collection} held its lock for more than {wait:.0f} s; retry"
                     )
                 held.append(lock)
+            paused_key = f"{buffer.prefix}:paused"
+            buffer.redis.set(paused_key, dt.datetime.now(dt.UTC).isoformat(), ex=settings.BUFFER_LOCK_TTL)
             until = None if seconds is None else time.monotonic() + seconds
             self.stdout.write("flushing paused; stop this command (Ctrl-C) to resume", ending="\n")
             self.stdout.flush()
@@ -66,7 +72,10 @@ class Command(BaseCommand):
                 for lock in held:
                     if not lock.extend_lease():
                         raise CommandError("a flush lock expired during the pause; flushing may have resumed")
+                buffer.redis.expire(paused_key, settings.BUFFER_LOCK_TTL)
         finally:
+            if len(held) == len(COLLECTIONS):
+                buffer.redis.delete(f"{buffer.prefix}:paused")
             for lock in reversed(held):
                 lock.release()
         self.stdout.write("flushing resumed")
