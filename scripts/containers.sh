@@ -89,14 +89,13 @@ build_base() {  # build_base TAG CONTAINERFILE FROM-TAG EXTRA-FILES...
     -f "containers/bases/$file" -t "$tag" containers/bases >/dev/null
 }
 
-debian_base() {  # a minimal Debian from Debian's own packages (debootstrap), imported as an image
-  local tag="$BASE_PREFIX/debian:$DEBIAN_SUITE" hash
+debian_base() (  # a minimal Debian from Debian's own packages (debootstrap), imported as an image
+  tag="$BASE_PREFIX/debian:$DEBIAN_SUITE"
   hash=$(echo "$DEBIAN_SUITE $DEBIAN_MIRROR minbase" | sha256sum | cut -c1-16)
-  if image_current "$tag" "$hash"; then return 0; fi
+  if image_current "$tag" "$hash"; then exit 0; fi
   log "debootstrap $DEBIAN_SUITE (minbase) from $DEBIAN_MIRROR"
-  local rootfs
   rootfs=$(mktemp -d /var/tmp/persistence-rootfs.XXXXXX)
-  trap 'rm -rf "$rootfs"' RETURN
+  trap 'rm -rf "$rootfs"' EXIT
   debootstrap --variant=minbase "$DEBIAN_SUITE" "$rootfs" "$DEBIAN_MIRROR" >/dev/null
   cat >"$rootfs/etc/apt/sources.list" <<EOF
 deb $DEBIAN_MIRROR $DEBIAN_SUITE main
@@ -111,7 +110,7 @@ EOF
     "$rootfs"/usr/share/man/*
   tar -C "$rootfs" -c . | podman import --change 'CMD ["bash"]' --change 'ENV LANG=C.UTF-8' \
     --change "LABEL persistence.recipe=$hash" - "$tag" >/dev/null
-}
+)
 
 bases() {
   local debian="$BASE_PREFIX/debian:$DEBIAN_SUITE" slim="$BASE_PREFIX/python:3.11-slim"
