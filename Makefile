@@ -28,11 +28,15 @@ containers:     ## the container rehearsal alone: podman + podman-compose run th
 migrate:
 	$(VENV)/python manage.py migrate
 
+# The Celery app defaults to the production settings (like wsgi/asgi); a developer's worker and beat
+# use the local ones unless DJANGO_SETTINGS_MODULE says otherwise.
+DEV_SETTINGS := DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-persistence_site.settings.local}
+
 worker:         ## Celery worker (needs REDIS_URL)
-	$(VENV)/celery -A persistence_site worker --loglevel=INFO --concurrency=2
+	$(DEV_SETTINGS) $(VENV)/celery -A persistence_site worker --loglevel=INFO --concurrency=2
 
 beat:           ## Celery beat: run exactly one
-	$(VENV)/celery -A persistence_site beat --loglevel=INFO
+	$(DEV_SETTINGS) $(VENV)/celery -A persistence_site beat --loglevel=INFO
 
 bench:          ## benchmarks against MariaDB + Redis; print figures
 	scripts/bootstrap.sh dev && scripts/services.sh && $(VENV)/python bench/ingest.py

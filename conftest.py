@@ -18,14 +18,7 @@ def write_buffer(settings):
     from storage_backends.buffer import _buffer_for, get_write_buffer
 
     buffer = get_write_buffer()
-    _clear(buffer)
+    buffer.clear()
     yield buffer
-    _clear(buffer)
+    buffer.clear()
     _buffer_for.cache_clear()
-
-
-def _clear(buffer) -> None:
-    if hasattr(buffer, "clear"):
-        buffer.clear()
-    else:  # the in-memory buffer: drop its state
-        buffer.__init__(background=False)

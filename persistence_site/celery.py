@@ -16,7 +16,7 @@ from pathlib import Path
 from celery import Celery, signals
 from celery.beat import PersistentScheduler
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "persistence_site.settings.local")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "persistence_site.settings.production")
 
 app = Celery("persistence_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")

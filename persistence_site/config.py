@@ -86,11 +86,19 @@ def database_config(env: environ.Env, default: str = DEFAULT_DATABASE_URL) -> di
         name = config.get("NAME") or ""
         if name and name != ":memory:":
             Path(name).parent.mkdir(parents=True, exist_ok=True)
-        # WAL lets the background flusher write while requests read.
-        config.setdefault("OPTIONS", {}).setdefault(
-            "init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-        )
-        config["OPTIONS"].setdefault("timeout", 20)
+        # The embedded write buffer lives in this file too (storage_backends.sqlite_buffer), so
+        # these settings carry its promise that a 202 is on disk:
+        # - WAL: readers never wait for the writer (requests read while the flusher writes).
+        # - synchronous=FULL: each commit is fsynced before it returns, so an acknowledged write
+        #   survives a power loss too (NORMAL survives kill -9 but may drop the last commits then).
+        # - IMMEDIATE transactions take the single write lock at BEGIN, so concurrent writers (threads,
+        #   gunicorn workers, manage.py flush_buffer) queue on the busy timeout instead of failing
+        #   with "database is locked" when a read transaction would upgrade to a write.
+        # - timeout: seconds a writer waits for the lock (a flush chunk holds it for milliseconds).
+        options = config.setdefault("OPTIONS", {})
+        options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
+        options.setdefault("transaction_mode", "IMMEDIATE")
+        options.setdefault("timeout", 20)
     else:
         raise ImproperlyConfigured(
             f"DATABASE_URL must be a mysql:// or sqlite:/// URL (got engine {engine or 'unknown'!r})"

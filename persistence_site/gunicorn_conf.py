@@ -78,6 +78,14 @@ def _written_by_live_process(filename):
     return True
 
 
+def post_worker_init(worker):
+    """A worker is ready: start its buffer's background work (the embedded mode's flusher thread,
+    which at once flushes what a killed process left in the buffer table; nothing with Redis)."""
+    from storage_backends.buffer import get_write_buffer
+
+    get_write_buffer().start_background()
+
+
 def child_exit(server, worker):
     """A worker ended: its live gauges stop counting (its counters keep their totals)."""
     from prometheus_client import multiprocess

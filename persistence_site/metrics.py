@@ -46,10 +46,23 @@ STORAGE_ERRORS = Counter(
     "persistence_storage_errors", "Failed operations on storage backends.", ["backend", "operation"]
 )
 DEAD_LETTERS = Counter("persistence_dead_letters", "Records moved to the dead-letter store.", ["type"])
+FLUSH_RECORD_FAILURES = Counter(
+    "persistence_flush_record_failures",
+    "Flush attempts of one record that failed with an unknown error (the record stays buffered and is "
+    "retried, then dead-lettered after FLUSH_MAX_ATTEMPTS).",
+    ["type"],
+)
 DATA_LOSS = Counter("persistence_data_loss", "Accepted records lost. Must stay 0.")
 
 for _type in ITEM_TYPES:
-    for _metric in (FLUSH_TOTAL, FLUSH_DURATION, FLUSHED_ITEMS, FLUSH_ERRORS, DEAD_LETTERS):
+    for _metric in (
+        FLUSH_TOTAL,
+        FLUSH_DURATION,
+        FLUSHED_ITEMS,
+        FLUSH_ERRORS,
+        DEAD_LETTERS,
+        FLUSH_RECORD_FAILURES,
+    ):
         _metric.labels(type=_type)
 
 
@@ -67,7 +80,9 @@ def multiprocess_dir() -> str | None:
 
 
 class BufferSizeCollector:
-    """``persistence_buffer_size{type}``: records waiting in the write buffer, read at scrape time.
+    """``persistence_buffer_size{type}``: records waiting in the write buffer, read at scrape time;
+    ``persistence_buffer_bytes`` (what ``BUFFER_CAPACITY_BYTES`` bounds) and
+    ``persistence_buffer_retrying`` (records that failed a flush attempt and wait for the next).
 
     Asking the buffer store (one cheap count per collection) is right with any number of web and
     worker processes, where a per-process gauge would report each process's own view.
@@ -79,13 +94,23 @@ class BufferSizeCollector:
         family = GaugeMetricFamily(
             "persistence_buffer_size", "Records accepted and not yet flushed, per type.", labels=["type"]
         )
+        size = GaugeMetricFamily("persistence_buffer_bytes", "Bytes of record data in the write buffer.")
+        retrying = GaugeMetricFamily(
+            "persistence_buffer_retrying",
+            "Buffered records that failed a flush attempt with an unknown error and wait to be retried.",
+        )
         try:
-            counts = get_write_buffer().counts()
+            buffer = get_write_buffer()
+            counts = buffer.counts()
+            size.add_metric([], buffer.size_bytes())
+            retrying.add_metric([], buffer.retrying_count())
         except Exception:  # a scrape must not fail because the buffer store is down; /health says so
             logger.warning("metrics: buffer store unavailable; buffer size not reported", exc_info=True)
         else:
             for collection, item_type in ITEM_TYPE.items():
                 family.add_metric([item_type], counts.get(collection, 0))
+            yield size
+            yield retrying
         yield family
 
 

@@ -7,6 +7,12 @@ or local memory in the embedded mode). Over the limit: 429 THROTTLED with ``Retr
         "DEFAULT_THROTTLE_RATES": {"api_key": "6000/min", "client_ip": "30000/min"},
     }
 
+The per-IP limit and the limit on failed authentications are checked by the authentication
+itself (``api_keys.authentication``), before the key is looked up: DRF checks its throttles only
+after authentication and permissions, so a request with no key or a wrong key would otherwise be
+refused (401) without ever being counted, and a flood of bad keys would cost one database lookup
+each with no limit.
+
 Why not DRF's ``SimpleRateThrottle`` as it is: it keeps a list of every request time per client
 and rewrites the whole list on each request (get, modify, set). At the rates the translation
 client needs that list is thousands of entries long, and two workers updating it at once lose
@@ -25,6 +31,7 @@ from typing import Any
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
+from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
@@ -90,6 +97,11 @@ class FixedWindowRateThrottle(SimpleRateThrottle):
     def wait(self) -> float:
         return max(math.ceil(self.wait_seconds), 1)
 
+    def check(self, request: Request) -> None:
+        """Count this request; raise ``Throttled`` (429 with Retry-After) when over the limit."""
+        if not self.allow_request(request, None):
+            raise exceptions.Throttled(wait=self.wait())
+
 
 class APIKeyRateThrottle(FixedWindowRateThrottle):
     """Per API key (by its public prefix, never the secret). Rate: ``THROTTLE_RATE_KEY``."""
@@ -105,7 +117,8 @@ class APIKeyRateThrottle(FixedWindowRateThrottle):
 
 
 class ClientIPRateThrottle(FixedWindowRateThrottle):
-    """Per client IP, every request (with or without a key). Rate: ``THROTTLE_RATE_IP``.
+    """Per client IP, every request (with or without a key, counted before the key is checked).
+    Rate: ``THROTTLE_RATE_IP``.
 
     The address is REMOTE_ADDR unless ``TRUSTED_PROXY_COUNT`` (DRF's NUM_PROXIES) says how many
     proxies in front of the service append to X-Forwarded-For; a client cannot forge it then.
@@ -115,3 +128,31 @@ class ClientIPRateThrottle(FixedWindowRateThrottle):
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class AuthFailureRateThrottle(FixedWindowRateThrottle):
+    """Failed authentications (unknown, revoked or expired key) per client IP. Over the limit, the
+    address gets 429 for the rest of the window without its keys being looked up at all.
+    Rate: ``THROTTLE_RATE_AUTH_FAILURES``."""
+
+    scope = "auth_failure"
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+    def check_not_blocked(self, request: Request) -> None:
+        """429 if this address failed too often in the current window (counts nothing)."""
+        if self.rate is None:
+            return
+        window = int(self.timer() // self.duration)
+        try:
+            failures = caches["default"].get(f"{self.get_cache_key(request, None)}:{window}") or 0
+        except Exception:
+            logger.warning("throttle: cache unavailable; failures not checked", exc_info=True)
+            return
+        if int(failures) >= self.num_requests:
+            self.wait_seconds = (window + 1) * self.duration - self.timer()
+            raise exceptions.Throttled(wait=self.wait())
+
+    def record_failure(self, request: Request) -> None:
+        self.allow_request(request, None)

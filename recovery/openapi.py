@@ -93,6 +93,12 @@ class RecoveryStatusOut(serializers.Serializer):
         help_text="Pending or processing sessions, buffered ones included; null if the database is down.",
     )
     buffered = RecoveryBufferedOut(help_text="Records accepted and not yet flushed; null when Redis is down.")
+    retrying = serializers.IntegerField(
+        allow_null=True,
+        help_text="Buffered records that failed a flush attempt with an error not known to be permanent; "
+        "retried at the next flushes and dead-lettered after FLUSH_MAX_ATTEMPTS. Null when the buffer "
+        "store is down.",
+    )
     last_flush = serializers.DateTimeField(allow_null=True)
     dead_letters = serializers.IntegerField(
         allow_null=True, help_text="Records the database refused and nobody re-queued yet."

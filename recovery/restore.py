@@ -50,13 +50,34 @@ def _snapshot() -> Iterator[None]:
     The service runs MySQL/MariaDB at READ COMMITTED, where each statement sees newer commits;
     ``SET TRANSACTION`` without a scope changes only the next transaction to REPEATABLE READ, whose
     snapshot is taken at its first read. Plain reads take no row locks, so writers are not held up.
-    SQLite's transactions are snapshots already.
+
+    SQLite's transactions are snapshots already, but ``atomic()`` there begins IMMEDIATE (config.py),
+    which takes the file's single write lock: held while the answer streams, it would stop every
+    write (the embedded buffer's included) for the client's download time. A DEFERRED transaction
+    is a read snapshot in WAL mode and blocks no writer.
     """
+    if connection.vendor == "sqlite" and not connection.in_atomic_block:
+        with _sqlite_read_snapshot():
+            yield
+        return
     if connection.vendor == "mysql" and not connection.in_atomic_block:
         with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
     with transaction.atomic():
         yield
+
+
+@contextlib.contextmanager
+def _sqlite_read_snapshot() -> Iterator[None]:
+    """A DEFERRED transaction on the SQLite connection, for reads only: Django still sees autocommit,
+    so the ORM's reads inside run in it, and it ends with a rollback."""
+    connection.ensure_connection()
+    raw = connection.connection
+    raw.execute("BEGIN DEFERRED")
+    try:
+        yield
+    finally:
+        raw.execute("ROLLBACK")  # nothing to keep: it only read
 
 
 @dataclass

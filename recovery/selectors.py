@@ -135,6 +135,7 @@ def recovery_status_get(*, buffer: WriteBuffer | None = None) -> dict[str, Any]:
     buffer_ok = buffer.ping()
     db_ok = database_healthy()
     counts = buffer.counts() if buffer_ok else None
+    retrying = buffer.retrying_count() if buffer_ok else None
     incomplete = dead_letters = None
     if db_ok:
         try:
@@ -153,6 +154,9 @@ def recovery_status_get(*, buffer: WriteBuffer | None = None) -> dict[str, Any]:
             "tasks": counts[TASKS] if counts else None,
             "total": counts[SESSIONS] + counts[TASKS] if counts else None,
         },
+        # Records that failed a flush attempt with an error not known to be permanent: retried at
+        # the next flushes, dead-lettered after FLUSH_MAX_ATTEMPTS.
+        "retrying": retrying,
         "last_flush": buffer.last_flush() if buffer_ok else None,
         "dead_letters": dead_letters,
         "storage": {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Quick start: set everything up and run the service on the embedded default
-# (SQLite + in-process buffer) at http://127.0.0.1:8000. DATABASE_URL / REDIS_URL switch to
-# MySQL/Redis. Ctrl-C stops it; shutdown flushes the buffer.
+# (SQLite, with the write buffer as a table in the same file) at http://127.0.0.1:8000.
+# DATABASE_URL / REDIS_URL switch to MySQL/Redis. Ctrl-C stops it; shutdown flushes the buffer,
+# and a 202 is on disk even if the server is killed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh prod

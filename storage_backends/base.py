@@ -23,6 +23,12 @@ class TransientWriteError(Exception):
     the same records may succeed later. The flusher keeps them buffered and retries."""
 
 
+class UnknownWriteError(Exception):
+    """The backend failed with an error it cannot classify. The flusher isolates the records that
+    fail with it and retries each a bounded number of flushes (``FLUSH_MAX_ATTEMPTS``) before
+    dead-lettering it, so the error neither loses a record at once nor blocks the others."""
+
+
 class StorageBackend:
     """Base class; each method raises ``NotImplementedError`` until a backend implements it."""
 
@@ -36,7 +42,8 @@ class StorageBackend:
 
         ``sizes`` (bytes per record, optional) lets the backend bound its statements. The latest
         record of an id in ``records`` wins; the stored ``created_at`` of an existing record is kept.
-        Raises ``PermanentWriteError`` or ``TransientWriteError``; nothing is written then.
+        Raises ``PermanentWriteError``, ``TransientWriteError`` or ``UnknownWriteError``; nothing
+        is written then.
         """
         raise NotImplementedError
 

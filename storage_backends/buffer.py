@@ -11,6 +11,10 @@ the latest as ``updated_at``. Records leave the buffer only after the database h
 Records going in are validated dicts of model field names with JSON-compatible values (the
 session of a task under ``session_id``). Records coming out are *model-ready*: datetimes are aware
 ``datetime`` objects and ``confidence`` a ``Decimal``, so ``Task(**record)`` builds an instance.
+
+Two implementations, chosen by ``REDIS_URL``: ``redis_buffer.RedisWriteBuffer`` (production, shared
+by every process, flushed by Celery) and ``sqlite_buffer.SQLiteWriteBuffer`` (the embedded mode: a
+table in the service's SQLite file, flushed by a thread). Both are durable: 202 means on disk.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
+from persistence_site.errors import ServiceUnavailable
 from storage_backends.records import BufferedRecord
 
 SESSIONS = "translation_sessions"
@@ -37,8 +42,29 @@ class SessionsNotBuffered(Exception):
         self.session_ids = session_ids
 
 
+class SessionsDeleted(Exception):
+    """Tasks named sessions deleted moments ago (the buffer's tombstones); nothing was buffered."""
+
+    def __init__(self, session_ids: set[str]) -> None:
+        super().__init__(f"sessions deleted: {sorted(session_ids)}")
+        self.session_ids = session_ids
+
+
+class SessionsDeleting(ServiceUnavailable):
+    """Session writes for sessions that are being deleted right now: refused (503, retry shortly)
+    rather than accepted and then removed by the delete. Nothing was buffered."""
+
+    def __init__(self, session_ids: set[str]) -> None:
+        super().__init__(
+            f"Session(s) {', '.join(sorted(session_ids)[:10])} are being deleted; nothing from this request "
+            "was accepted. Retry in a few seconds (the write then creates the session anew).",
+            retry_after=2,
+        )
+        self.session_ids = session_ids
+
+
 class WriteBuffer:
-    """Interface of a write buffer; ``RedisWriteBuffer`` and ``InMemoryWriteBuffer`` implement it."""
+    """Interface of a write buffer; ``RedisWriteBuffer`` and ``SQLiteWriteBuffer`` implement it."""
 
     # --- writes ----------------------------------------------------------------------
     def add(
@@ -48,14 +74,40 @@ class WriteBuffer:
 
         ``require_sessions``: session ids that must be buffered for the records to be taken, checked
         in the same atomic step (raises ``SessionsNotBuffered`` naming the others; the caller then
-        looks in the database). Raises ``BufferFull`` above ``BUFFER_CAPACITY`` and
-        ``ServiceUnavailable`` when the buffer store cannot be reached. Nothing is buffered then.
+        looks in the database). Task records naming a session with a live tombstone (deleted in
+        the last ``BUFFER_TOMBSTONE_TTL`` seconds) raise ``SessionsDeleted``, in the same atomic
+        step; session records clear their ids' tombstones (the session is written anew). Raises
+        ``BufferFull`` above ``BUFFER_CAPACITY`` records or ``BUFFER_CAPACITY_BYTES`` bytes of record
+        data, and ``ServiceUnavailable`` when the buffer store cannot be reached. Nothing is
+        buffered then. Acceptance times never go backwards (a clock step back reuses the last one),
+        so the database's guard on ``updated_at`` orders writes as the buffer accepted them.
         """
         raise NotImplementedError
 
-    def purge_session(self, session_id: str) -> int:
-        """Drop the buffered session and its buffered tasks; returns how many tasks were dropped."""
+    def begin_delete(self, session_ids: Collection[str], *, keep_active: bool) -> dict[str, int]:
+        """Start deleting sessions: atomically, for each session, drop its buffered writes (the
+        session's and its tasks') and leave a "deleting" tombstone, so that until ``end_delete``
+        session writes of that id raise ``SessionsDeleting`` and task writes ``SessionsDeleted``:
+        nothing is accepted that the delete would then remove.
+
+        ``keep_active``: skip a session that has a buffered write of its own or of one of its tasks
+        (retention cleanup keeps a session someone is writing to). Returns session id -> buffered
+        tasks dropped, for the sessions marked.
+        """
         raise NotImplementedError
+
+    def end_delete(self, session_ids: Collection[str], *, deleted: bool) -> None:
+        """Finish a delete: ``deleted`` turns the tombstones into "deleted" ones (task writes are
+        refused for ``BUFFER_TOMBSTONE_TTL`` seconds, a session write clears them); otherwise (the
+        delete was abandoned) they are removed."""
+        raise NotImplementedError
+
+    def purge_session(self, session_id: str) -> int:
+        """Drop the buffered session and its buffered tasks, leaving a "deleted" tombstone; returns
+        how many tasks were dropped."""
+        dropped = self.begin_delete([session_id], keep_active=False)
+        self.end_delete([session_id], deleted=True)
+        return dropped.get(session_id, 0)
 
     # --- reads (read-your-writes overlays) -------------------------------------------------
     def get(self, collection: str, record_id: str) -> dict[str, Any] | None:
@@ -88,6 +140,17 @@ class WriteBuffer:
         same id that arrived during the flush stays for the next one. Returns how many were removed."""
         raise NotImplementedError
 
+    def record_failures(self, collection: str, entries: list[BufferedRecord]) -> dict[str, int]:
+        """Count one more failed flush attempt of each entry (by id and seq: a newer write of the id
+        starts from zero); returns id -> attempts so far. The counts go when the record leaves. An
+        entry no longer buffered as that write (flushed, purged or rewritten meanwhile) counts
+        nothing and maps to 0."""
+        raise NotImplementedError
+
+    def retrying_count(self) -> int:
+        """Buffered records that failed at least one flush attempt and wait for the next one."""
+        raise NotImplementedError
+
     def flush_lock(self, collection: str, wait: float) -> FlushLock | None:
         """The collection's flush lock, acquired within ``wait`` seconds, or None."""
         raise NotImplementedError
@@ -100,6 +163,11 @@ class WriteBuffer:
         """Ask for a flush soon (the size trigger); repeated calls within a short window coalesce."""
         raise NotImplementedError
 
+    def start_background(self) -> None:
+        """Start the work a buffer does on its own in a server process: the embedded buffer's
+        flusher thread (it also flushes at once what a killed process left buffered). Nothing for
+        the Redis buffer, which Celery flushes. Called by gunicorn when a worker is ready."""
+
     # --- state ------------------------------------------------------------------------
     def ping(self) -> bool:
         """True when the buffer store answers."""
@@ -109,9 +177,21 @@ class WriteBuffer:
         """Buffered records per collection."""
         raise NotImplementedError
 
+    def size_bytes(self) -> int:
+        """Bytes of buffered record data (what ``BUFFER_CAPACITY_BYTES`` bounds)."""
+        raise NotImplementedError
+
     def last_flush(self) -> str | None:
         """ISO 8601 time of the last successful flush, if any."""
         raise NotImplementedError
+
+    #: Names this buffer's state in the database's checkpoint (``BufferCheckpoint``).
+    name = "buffer"
+
+    def last_sequence(self) -> int | None:
+        """The last sequence number issued, for a store that can lose its state independently of
+        the database (None: it cannot, e.g. a buffer kept in the database itself)."""
+        return None
 
     def empty_stats(self) -> dict[str, Any]:
         return self._stats_from(dict.fromkeys(COLLECTIONS, 0), None)
@@ -154,11 +234,12 @@ def _buffer_for(url: str | None) -> WriteBuffer:
         from storage_backends.redis_buffer import RedisWriteBuffer
 
         return RedisWriteBuffer(url)
-    from storage_backends.memory_buffer import InMemoryWriteBuffer
+    # Refuses (ImproperlyConfigured, naming REDIS_URL) when the database is not SQLite.
+    from storage_backends.sqlite_buffer import SQLiteWriteBuffer
 
-    return InMemoryWriteBuffer(background=True)
+    return SQLiteWriteBuffer(background=True)
 
 
 def get_write_buffer() -> WriteBuffer:
-    """The process's buffer, chosen by ``REDIS_URL`` (none: the in-process embedded buffer)."""
+    """The process's buffer, chosen by ``REDIS_URL`` (none: the embedded buffer in the SQLite file)."""
     return _buffer_for(settings.REDIS_URL)

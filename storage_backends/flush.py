@@ -4,18 +4,27 @@
     result = flush_all(get_write_buffer(), wait=0)                # Celery: skip if another flusher runs
 
 Guarantees and how:
-- One flusher per collection at a time: the collection's flush lock (Redis, token-owned, renewed
-  after every chunk; a flusher that lost it stops before writing again).
+- One flusher per collection at a time: the collection's flush lock (a Redis key, or a lock row in
+  the embedded SQLite file; token-owned, renewed before every write; a flusher that lost it stops
+  before writing again).
 - Records leave the buffer only after the database committed them, and only if they are still the
   write that was flushed (compare-and-delete by sequence number); a newer write of the same id that
   arrived meanwhile stays for the next flush, so a flush never overwrites newer data with older.
   A flusher killed half-way leaves its records buffered; the next flush simply redoes them.
+- Whatever the interleaving of flushers (a lock that expired under a stalled flusher included),
+  the database keeps the newest accepted write: the SQL upsert replaces a row only with a write
+  accepted no earlier (its ``updated_at``).
 - Sessions are flushed before tasks, and a task whose session is not stored yet waits in the buffer
   (its session is still buffered) or, if its session no longer exists anywhere, is dead-lettered.
+  The buffer is asked before the database: a session flushed in between is then seen in one place
+  or the other, never in neither.
 - Transient database errors (connection lost, deadlock, timeouts) stop the flush with
-  ``FlushFailed``; everything stays buffered for the retry. Permanent errors are narrowed down by
-  splitting the chunk until each bad record is alone; bad records go to the dead-letter store and
-  the others are written.
+  ``FlushFailed``; everything stays buffered for the retry. Permanent errors (and any exception
+  while preparing a record) are narrowed down by splitting the chunk until each bad record is
+  alone; bad records go to the dead-letter store and the others are written. A record that fails
+  alone with an unknown error stays buffered and is retried at the next flushes, then dead-lettered
+  after ``FLUSH_MAX_ATTEMPTS`` (shown meanwhile by /recovery/status and ``persistence_buffer_retrying``).
+  No record can stop the others, and a flush never fails with anything but ``FlushFailed``.
 
 Cost: one chunk (``CHUNK_SIZE`` records) in memory at a time; one upsert transaction per chunk plus
 one per split when a chunk holds bad records (about 2*log2(chunk) for one bad record).
@@ -30,14 +39,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
+from django.db import Error as DjangoDatabaseError
+from django.utils import timezone
 
 from persistence_site import metrics
-from persistence_site.errors import FlushFailed
+from persistence_site.errors import FlushFailed, ServiceUnavailable
 from storage_backends import registry
-from storage_backends.base import PermanentWriteError, TransientWriteError
+from storage_backends.base import PermanentWriteError, TransientWriteError, UnknownWriteError
 from storage_backends.buffer import COLLECTIONS, ITEM_TYPE, SESSIONS, TASKS, WriteBuffer, get_write_buffer
 from storage_backends.dead_letters import dead_letters_store
+from storage_backends.models import BufferCheckpoint
 from storage_backends.records import BufferedRecord, decode
 
 logger = logging.getLogger(__name__)
@@ -51,6 +64,7 @@ class FlushResult:
     written: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COLLECTIONS, 0))
     dead_lettered: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COLLECTIONS, 0))
     deferred: int = 0
+    retrying: int = 0
     skipped: list[str] = field(default_factory=list)
     complete: bool = True
     duration_ms: int = 0
@@ -61,6 +75,7 @@ class FlushResult:
             "tasks_written": self.written[TASKS],
             "dead_lettered": sum(self.dead_lettered.values()),
             "deferred": self.deferred,
+            "retrying": self.retrying,
             "skipped": self.skipped,
             "complete": self.complete,
             "duration_ms": self.duration_ms,
@@ -82,6 +97,7 @@ def flush_all(
     deadline = started + budget if budget is not None else None
     result = FlushResult()
     close_old_connections()
+    _check_buffer_continuity(buffer)
     for collection in COLLECTIONS:
         remaining = wait if deadline is None else max(0.0, min(wait, deadline - time.monotonic()))
         lock = buffer.flush_lock(collection, remaining)
@@ -98,6 +114,38 @@ def flush_all(
     if result.complete and not result.skipped:
         buffer.mark_flushed()
     return result
+
+
+def _check_buffer_continuity(buffer: WriteBuffer) -> None:
+    """Count a loss if the buffer store's sequence went backwards since the last flush.
+
+    Redis restarted without its AOF (or with keys evicted) starts its counter again: whatever it
+    held is gone, and nothing else would ever say so. The number of records lost is unknown, so
+    the event counts once in ``persistence_data_loss_total``, with a critical log line.
+    """
+    if buffer.last_sequence() is None:
+        return
+    try:
+        # The checkpoint first, then the store: every checkpoint was read from the store before it
+        # was written, so a counter that keeps growing is never below it (no false alarm when
+        # two flushers check at once).
+        checkpoint = (
+            BufferCheckpoint.objects.filter(pk=buffer.name).values_list("sequence", flat=True).first()
+        )
+        sequence = buffer.last_sequence() or 0
+        if checkpoint is not None and sequence < checkpoint:
+            metrics.DATA_LOSS.inc()
+            logger.critical(
+                "the buffer store lost its state: accepted records not yet flushed may be lost",
+                extra={"buffer": buffer.name, "sequence": sequence, "checkpoint": checkpoint},
+            )
+        if checkpoint != sequence:
+            BufferCheckpoint.objects.update_or_create(
+                pk=buffer.name, defaults={"sequence": sequence, "checked_at": timezone.now()}
+            )
+    except DjangoDatabaseError as exc:
+        connection.close()
+        raise FlushFailed(f"Storage unavailable: {exc}") from exc
 
 
 @contextlib.contextmanager
@@ -133,16 +181,21 @@ def _flush_collection(
             if deadline is not None and time.monotonic() > deadline:
                 result.complete = False
                 break
-            if not lock.extend_lease():
-                raise FlushFailed(f"Lost the flush lock of {collection}; another flusher took over.")
-            _flush_chunk(buffer, collection, chunk, result)
-    except TransientWriteError as exc:
+            _flush_chunk(buffer, collection, chunk, lock, result)
+    except (FlushFailed, ServiceUnavailable):
+        metrics.FLUSH_ERRORS.labels(type=item_type).inc()
+        raise
+    except (TransientWriteError, DjangoDatabaseError) as exc:
         metrics.FLUSH_ERRORS.labels(type=item_type).inc()
         connection.close()  # a broken connection must not be reused by the next attempt
         logger.warning(
             "flush failed; records stay buffered", extra={"collection": collection, "error": str(exc)}
         )
         raise FlushFailed(f"Storage unavailable while flushing {collection}: {exc}") from exc
+    except Exception as exc:  # a bug: the records stay buffered, and the caller gets FlushFailed
+        metrics.FLUSH_ERRORS.labels(type=item_type).inc()
+        logger.exception("flush failed unexpectedly; records stay buffered", extra={"collection": collection})
+        raise FlushFailed(f"Flushing {collection} failed unexpectedly; the records stay buffered.") from exc
     finally:
         if result.written[collection] > written_before:
             metrics.FLUSH_TOTAL.labels(type=item_type).inc()
@@ -150,11 +203,18 @@ def _flush_collection(
 
 
 def _flush_chunk(
-    buffer: WriteBuffer, collection: str, chunk: list[BufferedRecord], result: FlushResult
+    buffer: WriteBuffer, collection: str, chunk: list[BufferedRecord], lock: Any, result: FlushResult
 ) -> None:
-    records = [decode(collection, entry) for entry in chunk]
-    entries = chunk
-    if collection == TASKS:
+    entries: list[BufferedRecord] = []
+    records: list[dict[str, Any]] = []
+    for entry in chunk:
+        try:
+            records.append(decode(collection, entry))
+        except Exception as exc:  # stored bytes that cannot become a record: no retry can help
+            _dead_letter(buffer, collection, [entry], f"cannot decode the buffered record: {exc!r}", result)
+        else:
+            entries.append(entry)
+    if collection == TASKS and entries:
         entries, records, orphans = _without_unstored_sessions(buffer, entries, records, result)
         if orphans:
             _dead_letter(
@@ -164,24 +224,29 @@ def _flush_chunk(
                 "The task's session does not exist (deleted or never stored).",
                 result,
             )
-    if not entries:
-        return
-    _write_isolating(buffer, collection, entries, records, result)
+    if entries:
+        _write_isolating(buffer, collection, entries, records, lock, result)
 
 
 def _without_unstored_sessions(
     buffer: WriteBuffer, entries: list[BufferedRecord], records: list[dict[str, Any]], result: FlushResult
 ) -> tuple[list[BufferedRecord], list[dict[str, Any]], list[BufferedRecord]]:
-    """Split off tasks whose session is not stored: deferred if it is still buffered, else orphans."""
+    """Split off tasks whose session is not stored: deferred if it is still buffered, else orphans.
+
+    The buffer is read first: a session flush commits before it removes the session from the
+    buffer, so a session missing from the buffer now and from the database afterwards exists
+    nowhere. (Read the other way round, a session flushed between the two reads would be in
+    neither, and its valid tasks would be dead-lettered.)
+    """
     session_ids = {record["session_id"] for record in records}
-    missing = session_ids - registry.backend(SESSIONS).existing_ids(SESSIONS, session_ids)
-    if not missing:
+    buffered = set(buffer.get_many(SESSIONS, session_ids))
+    stored = registry.backend(SESSIONS).existing_ids(SESSIONS, session_ids)
+    if stored >= session_ids:
         return entries, records, []
-    buffered = set(buffer.get_many(SESSIONS, missing))
     keep_entries, keep_records, orphans = [], [], []
     for entry, record in zip(entries, records, strict=True):
         sid = record["session_id"]
-        if sid not in missing:
+        if sid in stored:
             keep_entries.append(entry)
             keep_records.append(record)
         elif sid in buffered:
@@ -196,23 +261,55 @@ def _write_isolating(
     collection: str,
     entries: list[BufferedRecord],
     records: list[dict[str, Any]],
+    lock: Any,
     result: FlushResult,
 ) -> None:
-    """Write; on a permanent error split in halves until each bad record is alone."""
+    """Write; on a permanent or unknown error split in halves until each bad record is alone.
+
+    The lease is renewed before every write, the retries of a split included, so a flusher
+    narrowing down bad records keeps its lock (and stops if it lost it).
+    """
+    if not lock.extend_lease():
+        raise FlushFailed(f"Lost the flush lock of {collection}; another flusher took over.")
     backend = registry.backend(collection)
     try:
         backend.write(collection, records, sizes=[len(e.data) for e in entries])
-    except PermanentWriteError as exc:
+    except (PermanentWriteError, UnknownWriteError) as exc:
         if len(entries) == 1:
-            _dead_letter(buffer, collection, entries, str(exc), result)
+            _set_aside(buffer, collection, entries[0], exc, result)
             return
         middle = len(entries) // 2
-        _write_isolating(buffer, collection, entries[:middle], records[:middle], result)
-        _write_isolating(buffer, collection, entries[middle:], records[middle:], result)
+        _write_isolating(buffer, collection, entries[:middle], records[:middle], lock, result)
+        _write_isolating(buffer, collection, entries[middle:], records[middle:], lock, result)
         return
     result.written[collection] += len(entries)
     metrics.FLUSHED_ITEMS.labels(type=ITEM_TYPE[collection]).inc(len(entries))
     buffer.remove_flushed(collection, entries)
+
+
+def _set_aside(
+    buffer: WriteBuffer, collection: str, entry: BufferedRecord, exc: Exception, result: FlushResult
+) -> None:
+    """One record failed alone: dead-letter it now (permanent) or after its last allowed attempt."""
+    if isinstance(exc, UnknownWriteError):
+        attempts = buffer.record_failures(collection, [entry])[entry.record_id]
+        if attempts < settings.FLUSH_MAX_ATTEMPTS:
+            result.retrying += 1
+            metrics.FLUSH_RECORD_FAILURES.labels(type=ITEM_TYPE[collection]).inc()
+            logger.warning(
+                "record failed with an unknown error; it stays buffered for the next flush",
+                extra={
+                    "collection": collection,
+                    "id": entry.record_id,
+                    "attempts": attempts,
+                    "error": str(exc),
+                },
+            )
+            return
+        error = f"{exc} (failed {attempts} flushes with an error not known to be permanent)"
+    else:
+        error = str(exc)
+    _dead_letter(buffer, collection, [entry], error, result)
 
 
 def _dead_letter(

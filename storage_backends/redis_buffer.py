@@ -29,7 +29,15 @@ import redis
 from django.conf import settings
 
 from persistence_site.errors import BufferFull, ServiceUnavailable
-from storage_backends.buffer import SESSIONS, TASKS, SessionsNotBuffered, WriteBuffer
+from storage_backends.buffer import (
+    COLLECTIONS,
+    SESSIONS,
+    TASKS,
+    SessionsDeleted,
+    SessionsDeleting,
+    SessionsNotBuffered,
+    WriteBuffer,
+)
 from storage_backends.records import ID_FIELDS, BufferedRecord, decode, encode
 
 logger = logging.getLogger(__name__)
@@ -37,7 +45,7 @@ logger = logging.getLogger(__name__)
 # A size trigger enqueues at most one flush per window however many batches cross the threshold.
 FLUSH_DEBOUNCE_SECONDS = 2
 
-# The header of a stored value: returns created_us, session id, and the index where the JSON starts.
+# The header of a stored value: returns created_us, session id, and the byte length of the JSON.
 _PARSE = """
 local function parse(v)
   local a = string.find(v, '|', 1, true)
@@ -45,84 +53,197 @@ local function parse(v)
   local c = string.find(v, '|', b + 1, true)
   local d = string.find(v, '|', c + 1, true)
   local n = tonumber(string.sub(v, c + 1, d - 1))
-  return string.sub(v, a + 1, b - 1), string.sub(v, d + 1, d + n)
+  return string.sub(v, a + 1, b - 1), string.sub(v, d + 1, d + n), #v - d - n
+end
+local function sub_bytes(key, n)
+  if redis.call('DECRBY', key, n) < 0 then redis.call('SET', key, 0) end
 end
 """
 
-# ARGV: capacity, is_tasks, set prefix, flush size, debounce seconds, count of required sessions,
-# the required session ids, then (id, json, session id) per record.
-# Returns {-1, size} when full, {-2, missing session ids...} when a required session is not
-# buffered (nothing written), else {now_us, size, 1 if this call should enqueue a flush}.
+# KEYS: collection hash, sessions hash, tasks hash, seq, flush_requested, bytes, last acceptance
+# time, failures hash of the collection.
+# ARGV: capacity, is_tasks, set prefix, flush size, debounce seconds, capacity in bytes, tombstone
+# prefix, count of required sessions, the required session ids, then (id, json, session id) per record.
+# Returns {-1, size} when full, {-4, bytes} when full by bytes, {-2, missing session ids...} when a
+# required session is not buffered, {-3, deleted session ids...} when a task names a session with a
+# tombstone, {-5, session ids...} when a session is being deleted right now (tombstone '2'; nothing
+# written in those cases), else {now_us, size, 1 if this call should enqueue a flush}.
 _ADD = (
     _PARSE
     + """
 local cap = tonumber(ARGV[1])
 local is_tasks = ARGV[2] == '1'
 local set_prefix = ARGV[3]
-local nreq = tonumber(ARGV[6])
+local tomb_prefix = ARGV[7]
+local nreq = tonumber(ARGV[8])
+local first = 9 + nreq
+local n = (#ARGV - first + 1) / 3
+if is_tasks then
+  local deleted, seen = {-3}, {}
+  for i = 0, n - 1 do
+    local sid = ARGV[first + 2 + i * 3]
+    if not seen[sid] then
+      seen[sid] = true
+      if redis.call('EXISTS', tomb_prefix .. sid) == 1 then table.insert(deleted, sid) end
+    end
+  end
+  if #deleted > 1 then return deleted end
+else
+  local deleting = {-5}
+  for i = 0, n - 1 do
+    local id = ARGV[first + i * 3]
+    if redis.call('GET', tomb_prefix .. id) == '2' then table.insert(deleting, id) end
+  end
+  if #deleting > 1 then return deleting end
+end
 local missing = {-2}
-for i = 7, 6 + nreq do
+for i = 9, 8 + nreq do
   if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 0 then table.insert(missing, ARGV[i]) end
 end
 if #missing > 1 then return missing end
-local first = 7 + nreq
-local n = (#ARGV - first + 1) / 3
 local size = redis.call('HLEN', KEYS[2]) + redis.call('HLEN', KEYS[3])
 if size + n > cap then return {-1, size} end
+local bytes = tonumber(redis.call('GET', KEYS[6]) or '0')
+local lens, olds, added = {}, {}, 0
+for i = 0, n - 1 do
+  local id = ARGV[first + i * 3]
+  if lens[id] == nil then
+    local old = redis.call('HGET', KEYS[1], id)
+    olds[id] = old or false
+    if old then
+      local _, _, len = parse(old)
+      lens[id] = len
+    else
+      lens[id] = 0
+    end
+  end
+  local len = #ARGV[first + 1 + i * 3]
+  added = added + len - lens[id]
+  lens[id] = len
+end
+if added > 0 and bytes + added > tonumber(ARGV[6]) then return {-4, bytes} end
 local t = redis.call('TIME')
 local now = t[1] .. string.format('%06d', tonumber(t[2]))
+local last = redis.call('GET', KEYS[7])
+if last and tonumber(last) > tonumber(now) then now = last end
+redis.call('SET', KEYS[7], now)
 local seq = redis.call('INCRBY', KEYS[4], n) - n
+local failures = redis.call('EXISTS', KEYS[8]) == 1
 for i = 0, n - 1 do
   local id = ARGV[first + i * 3]
   local sid = ARGV[first + 2 + i * 3]
   seq = seq + 1
   local created = now
-  local old = redis.call('HGET', KEYS[1], id)
+  local old = olds[id]
   if old then
     local old_sid
     created, old_sid = parse(old)
     if is_tasks and old_sid ~= sid then redis.call('SREM', set_prefix .. old_sid, id) end
   end
-  redis.call('HSET', KEYS[1], id,
-    string.format('%d', seq) .. '|' .. created .. '|' .. now .. '|' .. #sid .. '|' .. sid .. ARGV[first + 1 + i * 3])
-  if is_tasks then redis.call('SADD', set_prefix .. sid, id) end
+  local value = string.format('%d', seq) .. '|' .. created .. '|' .. now .. '|' .. #sid .. '|' .. sid .. ARGV[first + 1 + i * 3]
+  redis.call('HSET', KEYS[1], id, value)
+  olds[id] = value
+  if is_tasks then
+    redis.call('SADD', set_prefix .. sid, id)
+  else
+    redis.call('DEL', tomb_prefix .. id)
+  end
+  if failures then redis.call('HDEL', KEYS[8], id) end
 end
+redis.call('INCRBY', KEYS[6], added)
 local enqueue = 0
 if size + n >= tonumber(ARGV[4]) and redis.call('SET', KEYS[5], 1, 'NX', 'EX', ARGV[5]) then enqueue = 1 end
 return {now, size + n, enqueue}
 """
 )
 
-# ARGV: is_tasks, set prefix, then (id, seq) pairs. Deletes each id only if its value is still
-# that seq (a newer write stays). Returns how many were deleted.
+# KEYS: collection hash, bytes, failures hash. ARGV: is_tasks, set prefix, then (id, seq) pairs.
+# Deletes each id only if its value is still that seq (a newer write stays). Returns how many.
 _REMOVE_FLUSHED = (
     _PARSE
     + """
 local is_tasks = ARGV[1] == '1'
-local removed = 0
+local removed, freed = 0, 0
 for i = 3, #ARGV, 2 do
   local id = ARGV[i]
   local want = ARGV[i + 1] .. '|'
   local v = redis.call('HGET', KEYS[1], id)
   if v and string.sub(v, 1, #want) == want then
     redis.call('HDEL', KEYS[1], id)
+    redis.call('HDEL', KEYS[3], id)
     removed = removed + 1
-    if is_tasks then
-      local _, sid = parse(v)
-      redis.call('SREM', ARGV[2] .. sid, id)
-    end
+    local _, sid, len = parse(v)
+    freed = freed + len
+    if is_tasks then redis.call('SREM', ARGV[2] .. sid, id) end
   end
 end
+sub_bytes(KEYS[2], freed)
 return removed
 """
 )
 
-_PURGE_SESSION = """
-redis.call('HDEL', KEYS[1], ARGV[1])
-local ids = redis.call('SMEMBERS', KEYS[3])
-for _, id in ipairs(ids) do redis.call('HDEL', KEYS[2], id) end
-redis.call('DEL', KEYS[3])
-return #ids
+# KEYS: sessions hash, tasks hash, bytes, sessions' failures, tasks' failures.
+# ARGV: tombstone prefix, set prefix, tombstone seconds, keep_active ('1': skip a session with a
+# buffered write of its own or of its tasks), then the session ids. For each session not skipped:
+# drop its buffered writes and leave a "deleting" tombstone ('2'). Returns (id, tasks dropped) pairs.
+_BEGIN_DELETE = (
+    _PARSE
+    + """
+local keep_active = ARGV[4] == '1'
+local out = {}
+for i = 5, #ARGV do
+  local sid = ARGV[i]
+  local set = ARGV[2] .. sid
+  if not (keep_active and (redis.call('HEXISTS', KEYS[1], sid) == 1 or redis.call('EXISTS', set) == 1)) then
+    local freed = 0
+    local v = redis.call('HGET', KEYS[1], sid)
+    if v then
+      local _, _, len = parse(v)
+      freed = len
+      redis.call('HDEL', KEYS[1], sid)
+      redis.call('HDEL', KEYS[4], sid)
+    end
+    local ids = redis.call('SMEMBERS', set)
+    for _, id in ipairs(ids) do
+      local t = redis.call('HGET', KEYS[2], id)
+      if t then
+        local _, _, len = parse(t)
+        freed = freed + len
+        redis.call('HDEL', KEYS[2], id)
+        redis.call('HDEL', KEYS[5], id)
+      end
+    end
+    redis.call('DEL', set)
+    sub_bytes(KEYS[3], freed)
+    redis.call('SET', ARGV[1] .. sid, 2, 'EX', ARGV[3])
+    table.insert(out, sid)
+    table.insert(out, #ids)
+  end
+end
+return out
+"""
+)
+
+# KEYS: collection hash, failures hash. ARGV: (id, seq) pairs. Returns the attempts so far of each,
+# in order; 0 (and nothing counted) for an entry no longer buffered as that write.
+_RECORD_FAILURES = """
+local counts = {}
+for i = 1, #ARGV, 2 do
+  local id, seq = ARGV[i], ARGV[i + 1]
+  local current = redis.call('HGET', KEYS[1], id)
+  local n = 0
+  if current and string.sub(current, 1, #seq + 1) == seq .. '|' then
+    n = 1
+    local v = redis.call('HGET', KEYS[2], id)
+    if v then
+      local bar = string.find(v, '|', 1, true)
+      if string.sub(v, 1, bar - 1) == seq then n = tonumber(string.sub(v, bar + 1)) + 1 end
+    end
+    redis.call('HSET', KEYS[2], id, seq .. '|' .. n)
+  end
+  table.insert(counts, n)
+end
+return counts
 """
 
 # Entries per compare-and-delete script: each call blocks Redis for well under a millisecond, so
@@ -184,7 +305,8 @@ class RedisWriteBuffer(WriteBuffer):
         self.prefix = prefix or settings.BUFFER_KEY_PREFIX
         self._add = self.redis.register_script(_ADD)
         self._remove_flushed = self.redis.register_script(_REMOVE_FLUSHED)
-        self._purge_session = self.redis.register_script(_PURGE_SESSION)
+        self._begin_delete = self.redis.register_script(_BEGIN_DELETE)
+        self._record_failures = self.redis.register_script(_RECORD_FAILURES)
         #: Flush locks this process holds but could not release (Redis was unreachable).
         self._unreleased_locks: list[redis.lock.Lock] = []
 
@@ -195,6 +317,13 @@ class RedisWriteBuffer(WriteBuffer):
     @property
     def _set_prefix(self) -> str:
         return self._key("by_session:")
+
+    @property
+    def _tombstone_prefix(self) -> str:
+        return self._key("deleted:")
+
+    def _failures_key(self, collection: str) -> str:
+        return self._key(f"failures:{collection}")
 
     # --- writes --------------------------------------------------------------------------
     def add(
@@ -208,6 +337,8 @@ class RedisWriteBuffer(WriteBuffer):
             self._set_prefix,
             settings.BUFFER_FLUSH_SIZE,
             FLUSH_DEBOUNCE_SECONDS,
+            settings.BUFFER_CAPACITY_BYTES,
+            self._tombstone_prefix,
             len(require_sessions),
             *require_sessions,
         ]
@@ -219,6 +350,9 @@ class RedisWriteBuffer(WriteBuffer):
             self._key(TASKS),
             self._key("seq"),
             self._key("flush_requested"),
+            self._key("bytes"),
+            self._key("last_accepted"),
+            self._failures_key(collection),
         ]
         try:
             reply = self._add(keys=keys, args=args)
@@ -232,24 +366,50 @@ class RedisWriteBuffer(WriteBuffer):
         status = int(reply[0])
         if status == -2:
             raise SessionsNotBuffered({sid.decode() for sid in reply[1:]})
+        if status == -3:
+            raise SessionsDeleted({sid.decode() for sid in reply[1:]})
+        if status == -5:
+            raise SessionsDeleting({sid.decode() for sid in reply[1:]})
         if status == -1:
             raise BufferFull(
                 f"The write buffer holds {int(reply[1])} records (capacity {settings.BUFFER_CAPACITY}); "
                 "retry after it drains."
             )
+        if status == -4:
+            raise BufferFull(
+                f"The write buffer holds {int(reply[1])} bytes of records (capacity "
+                f"{settings.BUFFER_CAPACITY_BYTES}); retry after it drains."
+            )
         if int(reply[2]):
             self._enqueue_flush()
 
-    def purge_session(self, session_id: str) -> int:
+    def begin_delete(self, session_ids: Collection[str], *, keep_active: bool) -> dict[str, int]:
         keys = [
             self._key(SESSIONS),
             self._key(TASKS),
-            self._set_prefix + session_id,
+            self._key("bytes"),
+            self._failures_key(SESSIONS),
+            self._failures_key(TASKS),
         ]
-        try:
-            return int(self._purge_session(keys=keys, args=[session_id]))
-        except redis.RedisError as exc:
-            raise ServiceUnavailable("The buffer store (Redis) is unreachable.") from exc
+        args = [
+            self._tombstone_prefix,
+            self._set_prefix,
+            settings.BUFFER_TOMBSTONE_TTL,
+            "1" if keep_active else "0",
+            *session_ids,
+        ]
+        reply = self._call(self._begin_delete, keys, args)
+        return {reply[i].decode(): int(reply[i + 1]) for i in range(0, len(reply), 2)}
+
+    def end_delete(self, session_ids: Collection[str], *, deleted: bool) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for session_id in session_ids:
+            key = self._tombstone_prefix + session_id
+            if deleted:
+                pipe.set(key, 1, ex=settings.BUFFER_TOMBSTONE_TTL)
+            else:
+                pipe.delete(key)
+        self._call(pipe.execute)
 
     # --- reads ---------------------------------------------------------------------------
     def get(self, collection: str, record_id: str) -> dict[str, Any] | None:
@@ -294,8 +454,23 @@ class RedisWriteBuffer(WriteBuffer):
             args: list[Any] = list(prefix_args)
             for entry in entries[start : start + REMOVE_SLICE]:
                 args += [entry.record_id, entry.seq]
-            removed += int(self._call(self._remove_flushed, [self._key(collection)], args))
+            keys = [self._key(collection), self._key("bytes"), self._failures_key(collection)]
+            removed += int(self._call(self._remove_flushed, keys, args))
         return removed
+
+    def record_failures(self, collection: str, entries: list[BufferedRecord]) -> dict[str, int]:
+        args: list[Any] = []
+        for entry in entries:
+            args += [entry.record_id, entry.seq]
+        keys = [self._key(collection), self._failures_key(collection)]
+        counts = self._call(self._record_failures, keys, args)
+        return {entry.record_id: int(n) for entry, n in zip(entries, counts, strict=True)}
+
+    def retrying_count(self) -> int:
+        pipe = self.redis.pipeline(transaction=False)
+        for collection in COLLECTIONS:
+            pipe.hlen(self._failures_key(collection))
+        return sum(int(n) for n in self._call(pipe.execute))
 
     def flush_lock(self, collection: str, wait: float) -> _RedisFlushLock | None:
         self._release_unreleased_locks()
@@ -349,6 +524,16 @@ class RedisWriteBuffer(WriteBuffer):
         pipe.hlen(self._key(TASKS))
         sessions, tasks = self._call(pipe.execute)
         return {SESSIONS: int(sessions), TASKS: int(tasks)}
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.prefix
+
+    def last_sequence(self) -> int | None:
+        return int(self._call(self.redis.get, self._key("seq")) or 0)
+
+    def size_bytes(self) -> int:
+        return int(self._call(self.redis.get, self._key("bytes")) or 0)
 
     def last_flush(self) -> str | None:
         value = self._call(self.redis.get, self._key("last_flush"))

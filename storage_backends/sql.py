@@ -1,26 +1,34 @@
 """The SQL storage backend: the Django ORM over MySQL/MariaDB (production) or SQLite (embedded).
 
-Upserts with ``bulk_create(update_conflicts=True)``, which becomes ``INSERT ... ON DUPLICATE KEY
-UPDATE`` on MySQL/MariaDB and ``INSERT ... ON CONFLICT (pk) DO UPDATE`` on SQLite.
+Upserts with ``INSERT ... ON DUPLICATE KEY UPDATE`` on MySQL/MariaDB and ``INSERT ... ON CONFLICT
+(pk) DO UPDATE`` on SQLite, guarded by the acceptance time: a stored row is replaced only by a write
+accepted no earlier than it (``updated_at``), so a flusher that lost its lock and commits late can
+never put an older version over a newer one, whatever the interleaving.
 
     SQLBackend().write("translation_tasks", [task_record, ...])
 
 Traps this module handles (each has a test on MariaDB):
-- MySQL/MariaDB cannot name the conflict target, and Django raises NotSupportedError if
-  ``unique_fields`` is passed there; it is passed only where the database supports it.
 - ON DUPLICATE KEY UPDATE fires on *any* unique key, so the tables keep no unique key but the PK.
-- ``updated_at`` is the acceptance time, set by the buffer and listed in ``update_fields``;
-  ``created_at`` is not listed, so an existing row keeps the time of its first write.
+- MySQL evaluates the assignments of ON DUPLICATE KEY UPDATE left to right, each seeing the
+  columns already assigned: ``updated_at`` is assigned last, so every guard compares with the
+  stored row's own acceptance time.
+- ``updated_at`` is the acceptance time, set by the buffer; ``created_at`` is never updated, so
+  an existing row keeps the time of its first write.
 - The same id twice in one statement is an error on some databases and ambiguous on others;
   duplicates are removed first (the later record wins).
 - One statement must stay under ``max_allowed_packet`` (MariaDB's default 16 MiB; error 2006 when
   exceeded), so statements are bounded by bytes as well as rows.
 
-On MySQL/MariaDB the same upsert is sent through the driver's ``executemany`` instead of
-``bulk_create``: bench/ingest.py measured bulk_create's per-value preparation at about 100 us per
-task row in Python (18 fields through ``get_db_prep_save``), which capped the flush at ~6,600 rows/s
-against 40,000 rows/s for the raw statement. The fast path builds the identical statement once per
-collection and converts values the way Django does (aware datetimes to naive UTC, JSON to text).
+Values: on MySQL/MariaDB the fast path converts them the way Django does (aware datetimes to naive
+UTC, JSON to text) without Django's per-value preparation: bench/ingest.py measured
+``get_db_prep_save`` at about 100 us per task row in Python (18 fields), which capped the flush at
+~6,600 rows/s against 40,000 rows/s for the raw statement. Elsewhere (SQLite, and MySQL with
+``mysql_fast_path`` off, which tests compare) values go through ``get_db_prep_save``.
+
+Errors are sorted into three kinds (``classify_error``): permanent (the data can never be stored:
+dead-letter it), transient (the database is unreachable or busy: keep everything buffered and
+retry) and unknown (an error code nobody listed: isolate the record and retry it a bounded number
+of times, so an unexpected error can neither lose a record at once nor block flushing for ever).
 """
 
 from __future__ import annotations
@@ -40,14 +48,21 @@ from django.db import (
     DatabaseError,
     DataError,
     IntegrityError,
-    NotSupportedError,
+    InterfaceError,
+    OperationalError,
     connection,
     models,
     transaction,
 )
+from django.db import Error as DjangoDatabaseError
 
 from persistence_site import metrics
-from storage_backends.base import PermanentWriteError, StorageBackend, TransientWriteError
+from storage_backends.base import (
+    PermanentWriteError,
+    StorageBackend,
+    TransientWriteError,
+    UnknownWriteError,
+)
 from storage_backends.records import ID_FIELDS, collection_model
 
 logger = logging.getLogger(__name__)
@@ -62,18 +77,82 @@ MAX_BYTES_PER_STATEMENT = 4 * 1024 * 1024
 MAX_IDS_PER_QUERY = 1000
 
 # MySQL/MariaDB error codes that mean "this data can never be stored", whatever the exception
-# class the driver picked (1292 bad datetime, 1264 out of range, 1265/1406 truncated or too long,
-# 1366/1367 bad value, 3140 invalid JSON, 4025/3819 CHECK constraint, 1452 foreign key, 1048 null).
-PERMANENT_MYSQL_CODES = frozenset({1048, 1062, 1264, 1265, 1292, 1366, 1367, 1406, 1452, 3140, 3819, 4025})
+# class the driver picked (1292 bad datetime, 1264/1690 out of range, 1265/1406 truncated or too
+# long, 1366/1367 bad value, 3140/3146/3156/3157 invalid or too deep JSON (MySQL), 4025/3819 CHECK
+# constraint (MariaDB's json_valid among them), 1452 foreign key, 1048 null, 1062 duplicate key).
+PERMANENT_MYSQL_CODES = frozenset(
+    {1048, 1062, 1264, 1265, 1292, 1366, 1367, 1406, 1452, 1690, 3140, 3146, 3156, 3157, 3819, 4025}
+)
+# Codes that say nothing about the data: the server is away, busy, full, read-only or missing a
+# table or a grant an operator will restore. Everything stays buffered and is retried.
+TRANSIENT_MYSQL_CODES = frozenset(
+    {
+        1021,
+        1030,
+        1036,
+        1037,
+        1038,
+        1040,
+        1041,
+        1044,
+        1045,
+        1053,
+        1054,
+        1114,
+        1129,
+        1142,
+        1146,
+        1152,
+        1158,
+        1159,
+        1160,
+        1161,
+        1180,
+        1181,
+        1203,
+        1205,
+        1213,
+        1226,
+        1290,
+        1317,
+        1792,
+        1836,
+        1927,
+        1969,
+        2002,
+        2003,
+        2005,
+        2006,
+        2013,
+        2055,
+        3024,
+        4031,
+    }
+)
+
+PERMANENT, TRANSIENT, UNKNOWN = "permanent", "transient", "unknown"
 
 
-def _is_permanent(exc: DatabaseError) -> bool:
+def classify_error(exc: BaseException) -> str:
+    """``PERMANENT``, ``TRANSIENT`` or ``UNKNOWN`` for an error raised while writing records.
+
+    A ``ValueError`` or ``ArithmeticError`` (overflow, bad decimal, unencodable text) raised while
+    preparing values means a value the database cannot represent: the same record fails every
+    time, so it is permanent. Any other exception may be a bug that would fail every record alike:
+    unknown, so the records are retried before anything is dead-lettered.
+    """
+    if not isinstance(exc, DjangoDatabaseError):
+        return PERMANENT if isinstance(exc, ValueError | ArithmeticError) else UNKNOWN
     if isinstance(exc, IntegrityError | DataError):
-        return True
+        return PERMANENT
     code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-    # Anything else (lost connection, deadlock, lock wait timeout, read-only, too many connections,
-    # unknown codes) is treated as transient: the records stay buffered and are retried, never dropped.
-    return code in PERMANENT_MYSQL_CODES
+    if code in PERMANENT_MYSQL_CODES:
+        return PERMANENT
+    if code in TRANSIENT_MYSQL_CODES:
+        return TRANSIENT
+    if code is None and isinstance(exc, OperationalError | InterfaceError):
+        return TRANSIENT  # no server code: the connection itself (closed, locked SQLite file, disk)
+    return UNKNOWN
 
 
 def _chunks(
@@ -112,7 +191,7 @@ def _decimal_text(value: Decimal | None) -> str | None:
 class _UpsertPlan:
     sql: str
     values: Callable[[dict[str, Any]], tuple[Any, ...]]  # record -> column values in order
-    converters: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column index, Django-like conversion)
+    converters: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column index, conversion)
 
     def row(self, record: dict[str, Any]) -> tuple[Any, ...] | list[Any]:
         values = self.values(record)
@@ -124,29 +203,55 @@ class _UpsertPlan:
         return row
 
 
-@functools.cache
-def _mysql_upsert_plan(collection: str) -> _UpsertPlan:
-    """The upsert statement of a collection and, per column, the value conversion Django would do."""
-    model = collection_model(collection)
+def _guarded_upsert_sql(model: type[models.Model], vendor: str) -> str:
+    """The upsert of one row, replacing a stored row only with a write accepted no earlier."""
     fields = model._meta.concrete_fields
     qn = connection.ops.quote_name
+    table = qn(model._meta.db_table)
     columns = ", ".join(qn(f.column) for f in fields)
     placeholders = ", ".join(["%s"] * len(fields))
-    updates = ", ".join(
-        f"{qn(f.column)} = VALUES({qn(f.column)})"
-        for f in fields
-        if not f.primary_key and f.name != "created_at"
+    # updated_at last: MySQL assigns left to right, and the guards must see the stored value.
+    updated = [f for f in fields if not f.primary_key and f.name not in ("created_at", "updated_at")]
+    updated.append(model._meta.get_field("updated_at"))
+    stamp = qn(model._meta.get_field("updated_at").column)
+    insert = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"
+    if vendor == "mysql":
+        assignments = ", ".join(
+            f"{qn(f.column)} = IF(VALUES({stamp}) >= {stamp}, VALUES({qn(f.column)}), {qn(f.column)})"
+            for f in updated
+        )
+        return f"{insert} ON DUPLICATE KEY UPDATE {assignments}"
+    assignments = ", ".join(f"{qn(f.column)} = excluded.{qn(f.column)}" for f in updated)
+    pk = qn(model._meta.pk.column)
+    return (
+        f"{insert} ON CONFLICT ({pk}) DO UPDATE SET {assignments} WHERE excluded.{stamp} >= {table}.{stamp}"
     )
-    sql = f"INSERT INTO {qn(model._meta.db_table)} ({columns}) VALUES ({placeholders}) ON DUPLICATE KEY UPDATE {updates}"
+
+
+@functools.cache
+def _upsert_plan(collection: str, vendor: str, fast: bool) -> _UpsertPlan:
+    """The guarded upsert of a collection and, per column, the value conversion Django would do.
+
+    ``fast`` (MySQL/MariaDB only): Django's conversions written out, without its per-value calls.
+    """
+    model = collection_model(collection)
+    fields = model._meta.concrete_fields
     converters: list[tuple[int, Callable[[Any], Any]]] = []
     for index, f in enumerate(fields):
-        if isinstance(f, models.DateTimeField):
+        if not fast:
+            converters.append((index, functools.partial(_db_prep_save, f)))
+        elif isinstance(f, models.DateTimeField):
             converters.append((index, _naive_utc))
         elif isinstance(f, models.JSONField):
             converters.append((index, _json_text))
         elif isinstance(f, models.DecimalField):
             converters.append((index, _decimal_text))
-    return _UpsertPlan(sql, operator.itemgetter(*(f.attname for f in fields)), tuple(converters))
+    values = operator.itemgetter(*(f.attname for f in fields))
+    return _UpsertPlan(_guarded_upsert_sql(model, vendor), values, tuple(converters))
+
+
+def _db_prep_save(field: models.Field, value: Any) -> Any:
+    return field.get_db_prep_save(value, connection)
 
 
 class SQLBackend(StorageBackend):
@@ -162,7 +267,6 @@ class SQLBackend(StorageBackend):
         """
         if not records:
             return 0
-        model = collection_model(collection)
         id_field = ID_FIELDS[collection]
         # Duplicates inside one statement: keep the last occurrence (the latest write).
         latest: dict[str, int] = {record[id_field]: i for i, record in enumerate(records)}
@@ -173,17 +277,16 @@ class SQLBackend(StorageBackend):
         started = time.perf_counter()
         try:
             with transaction.atomic():
-                if connection.vendor == "mysql" and self.mysql_fast_path:
-                    self._upsert_mysql(collection, records, sizes)
-                else:
-                    self._upsert_orm(model, records, sizes)
-        except NotSupportedError:
-            raise  # a programming error, never a data problem: let it surface
-        except DatabaseError as exc:
+                self._upsert(collection, records, sizes)
+        except Exception as exc:
             metrics.STORAGE_ERRORS.labels(backend=self.name, operation="write").inc()
-            if _is_permanent(exc):
-                raise PermanentWriteError(str(exc)) from exc
-            raise TransientWriteError(str(exc)) from exc
+            kind = classify_error(exc)
+            message = f"{type(exc).__name__}: {exc}"
+            if kind == PERMANENT:
+                raise PermanentWriteError(message) from exc
+            if kind == TRANSIENT:
+                raise TransientWriteError(message) from exc
+            raise UnknownWriteError(message) from exc
         finally:
             metrics.STORAGE_OPERATIONS.labels(backend=self.name, operation="write").inc()
         logger.debug(
@@ -199,30 +302,15 @@ class SQLBackend(StorageBackend):
     #: Off only in tests that check both paths give the same rows.
     mysql_fast_path = True
 
-    @staticmethod
-    def _upsert_orm(
-        model: type[models.Model], records: Sequence[dict[str, Any]], sizes: Sequence[int] | None
+    def _upsert(
+        self, collection: str, records: Sequence[dict[str, Any]], sizes: Sequence[int] | None
     ) -> None:
-        fields = [f.attname for f in model._meta.concrete_fields]
-        update_fields = [
-            f.name for f in model._meta.concrete_fields if not f.primary_key and f.name != "created_at"
-        ]
-        options: dict[str, Any] = {"update_conflicts": True, "update_fields": update_fields}
-        if connection.features.supports_update_conflicts_with_target:
-            options["unique_fields"] = [model._meta.pk.name]
-        for chunk in _chunks(records, sizes):
-            objs = [model(**{name: record.get(name) for name in fields}) for record in chunk]
-            model.objects.bulk_create(objs, **options)
-
-    @staticmethod
-    def _upsert_mysql(
-        collection: str, records: Sequence[dict[str, Any]], sizes: Sequence[int] | None
-    ) -> None:
-        plan = _mysql_upsert_plan(collection)
+        vendor = connection.vendor
+        plan = _upsert_plan(collection, vendor, vendor == "mysql" and self.mysql_fast_path)
         with connection.cursor() as cursor:
-            driver_cursor = cursor.cursor.cursor
-            # mysqlclient joins the rows into multi-row statements of at most this many bytes.
-            driver_cursor.max_stmt_length = MAX_BYTES_PER_STATEMENT
+            if vendor == "mysql":
+                # mysqlclient joins the rows into multi-row statements of at most this many bytes.
+                cursor.cursor.cursor.max_stmt_length = MAX_BYTES_PER_STATEMENT
             for chunk in _chunks(records, sizes):
                 cursor.executemany(plan.sql, [plan.row(record) for record in chunk])
 

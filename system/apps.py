@@ -13,3 +13,4 @@ class SystemConfig(AppConfig):
         from system.selectors import storage_backend_names
 
         initialise_backend_labels(storage_backend_names())
+        from system import checks  # noqa: F401  (registers the deployment checks)

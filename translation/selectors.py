@@ -79,9 +79,11 @@ def session_detail_get(*, session_id: str, buffer: WriteBuffer | None = None) ->
 
 
 def session_exists(session_id: str, buffer: WriteBuffer | None = None) -> bool:
-    if Session.objects.filter(pk=session_id).exists():
+    """Stored or buffered. The buffer is asked first: a flush commits a session before it leaves
+    the buffer, so one flushed between the two reads is seen in the database, never in neither."""
+    if (buffer or get_write_buffer()).get(SESSIONS, session_id) is not None:
         return True
-    return (buffer or get_write_buffer()).get(SESSIONS, session_id) is not None
+    return Session.objects.filter(pk=session_id).exists()
 
 
 def session_tasks_page(*, session_id: str, query: Mapping[str, Any]) -> dict[str, Any]:

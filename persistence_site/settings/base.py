@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 from persistence_site.config import (
     BASE_DIR,
@@ -112,13 +113,30 @@ REQUEST_MAX_BODY_BYTES = positive_int(env, "REQUEST_MAX_BODY_BYTES", 32 * 1024 *
 DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BODY_BYTES
 
 # --- Buffer store and write buffer -------------------------------------------------------------
-# No REDIS_URL means the embedded mode: an in-process buffer flushed by a background thread.
+# No REDIS_URL means the embedded mode: the buffer is a table in the SQLite database file, flushed
+# by a background thread. It needs that file: with MySQL/MariaDB the buffer must be Redis.
 REDIS_URL = env.str("REDIS_URL", default="") or None
+if REDIS_URL is None and not DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    raise ImproperlyConfigured(
+        "REDIS_URL must be set when DATABASE_URL names a MySQL/MariaDB database (redis://host:6379/0): "
+        "the write buffer lives in Redis then. Without Redis, use the embedded mode (a sqlite:/// "
+        "DATABASE_URL or none), whose buffer is a table in the SQLite file."
+    )
 BUFFER_FLUSH_SIZE = positive_int(env, "BUFFER_FLUSH_SIZE", 1000)
 BUFFER_FLUSH_INTERVAL = positive_int(env, "BUFFER_FLUSH_INTERVAL", 30)
 # Seconds GET /stats answers from a cached computation (it scans both tables); 0 turns caching off.
 STATS_CACHE_SECONDS = env.int("STATS_CACHE_SECONDS", default=5)
 BUFFER_CAPACITY = positive_int(env, "BUFFER_CAPACITY", 200_000)
+# Bytes of buffered record data (the validated JSON) above which writes get 503 BUFFER_FULL too, so
+# a stream of large records (100,000-character texts) cannot exhaust the buffer store's memory.
+BUFFER_CAPACITY_BYTES = positive_int(env, "BUFFER_CAPACITY_BYTES", 512 * 1024 * 1024)
+# Seconds a deleted session stays remembered by the buffer, so a task write that checked the session
+# just before the delete cannot be buffered after it (it gets SESSION_NOT_FOUND instead). Longer than
+# any request can take between its check and its write.
+BUFFER_TOMBSTONE_TTL = positive_int(env, "BUFFER_TOMBSTONE_TTL", 600)
+# A record that fails alone with an error the flusher cannot classify is retried this many flushes,
+# then moved to the dead letters, so an unknown error can never block flushing for good.
+FLUSH_MAX_ATTEMPTS = positive_int(env, "FLUSH_MAX_ATTEMPTS", 5)
 RETENTION_COMPLETED_DAYS = positive_int(env, "RETENTION_COMPLETED_DAYS", 90)
 RETENTION_FAILED_DAYS = positive_int(env, "RETENTION_FAILED_DAYS", 30)
 # Expiry of a collection's flush lock. The flusher renews it after every chunk (<= 1000 records,
@@ -201,6 +219,9 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 # keys on one host share a ceiling; the fault suite's load reaches ~250 requests/s from one address.
 THROTTLE_RATE_KEY = env.str("THROTTLE_RATE_KEY", default="6000/min")
 THROTTLE_RATE_IP = env.str("THROTTLE_RATE_IP", default="30000/min")
+# Failed authentications (wrong, revoked or expired key) per client IP: a client with a stale key
+# fails a few times a minute; a guesser is stopped after this many, without a database lookup each.
+THROTTLE_RATE_AUTH_FAILURES = env.str("THROTTLE_RATE_AUTH_FAILURES", default="120/min")
 # How many proxies in front of the service append to X-Forwarded-For (the client address for the
 # per-IP limit). 0: use the socket's address, so a client cannot pick its own by sending the header.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
@@ -212,11 +233,14 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_AUTHENTICATION_CLASSES": ["api_keys.authentication.APIKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["api_keys.permissions.HasScope"],
-    "DEFAULT_THROTTLE_CLASSES": [
-        "persistence_site.throttling.APIKeyRateThrottle",
-        "persistence_site.throttling.ClientIPRateThrottle",
-    ],
-    "DEFAULT_THROTTLE_RATES": {"api_key": THROTTLE_RATE_KEY, "client_ip": THROTTLE_RATE_IP},
+    # The per-IP and failed-authentication limits are checked by the authentication, before the
+    # key lookup (persistence_site.throttling); the per-key limit needs the key, so it runs here.
+    "DEFAULT_THROTTLE_CLASSES": ["persistence_site.throttling.APIKeyRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "api_key": THROTTLE_RATE_KEY,
+        "client_ip": THROTTLE_RATE_IP,
+        "auth_failure": THROTTLE_RATE_AUTH_FAILURES,
+    },
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "persistence_site.errors.api_exception_handler",

@@ -1,6 +1,6 @@
-"""The embedded default: SQLite and an in-process buffer unless DATABASE_URL / REDIS_URL say otherwise.
+"""The embedded default: SQLite, the write buffer a table in it, unless DATABASE_URL / REDIS_URL say otherwise.
 
-For one process on a laptop or for trying the API; production uses ``settings.production``.
+For one machine (a laptop, a small team) or for trying the API; production uses ``settings.production``.
 """
 
 from persistence_site.config import LOG_FORMATS, choice

@@ -6,6 +6,10 @@ os.environ.setdefault("DATABASE_URL", "mysql://root@127.0.0.1:3306/persistence")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ.setdefault("API_AUTH_ENABLED", "false")
+# Statistics computed on every request: a cached figure from an earlier test (the cache is Redis,
+# shared with the servers the tests start) would make a test depend on which tests ran before it.
+# The cache's own tests turn it on explicitly.
+os.environ.setdefault("STATS_CACHE_SECONDS", "0")
 
 from persistence_site.settings.base import *  # noqa: F403
 

@@ -20,7 +20,7 @@ def auth_enabled(settings):
     settings.API_AUTH_ENABLED = True
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"api_key": "off", "client_ip": "off"},
+        "DEFAULT_THROTTLE_RATES": {"api_key": "off", "client_ip": "off", "auth_failure": "off"},
     }
     return settings
 

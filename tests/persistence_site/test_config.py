@@ -42,6 +42,34 @@ def test_sqlite_url_gives_sqlite_engine_and_absolute_path(tmp_path):
     assert path.parent.is_dir()
 
 
+def test_sqlite_connections_are_durable_and_take_the_write_lock_at_begin(tmp_path):
+    """The embedded buffer lives in this file: a 202 must be fsynced, and concurrent writers queue."""
+    config = database_config(load_env({"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}))
+
+    assert config["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+    assert "journal_mode=WAL" in config["OPTIONS"]["init_command"]
+    assert "synchronous=FULL" in config["OPTIONS"]["init_command"]
+    assert config["OPTIONS"]["timeout"] >= 5
+
+
+def test_mysql_without_redis_url_is_refused_at_start_naming_redis_url():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "DJANGO_SETTINGS_MODULE": "persistence_site.settings.local",
+            "DATABASE_URL": "mysql://root@127.0.0.1:3306/persistence",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode != 0
+    assert "REDIS_URL must be set" in result.stderr
+
+
 def test_no_database_url_means_embedded_sqlite():
     config = database_config(load_env({}))
 
@@ -132,8 +160,11 @@ def test_production_refuses_to_start_with_unsafe_values(env, message):
     assert message in result.stderr
 
 
-def test_production_passes_the_deploy_check_with_safe_values():
-    result = _production({}, "check", "--deploy", "--fail-level", "WARNING")
+def test_production_passes_the_deploy_check_with_safe_values(tmp_path):
+    env = {"STATIC_ROOT": str(tmp_path / "static")}
+    assert _production(env, "collectstatic", "--noinput", "-v0").returncode == 0
+
+    result = _production(env, "check", "--deploy", "--fail-level", "WARNING")
 
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
@@ -147,3 +178,50 @@ def test_production_without_tls_sends_cookies_the_admin_can_use_over_http():
     assert plain.returncode == 0, plain.stderr
     assert plain.stdout.splitlines()[-1] == "False False"
     assert default.stdout.splitlines()[-1] == "True True"
+
+
+@pytest.mark.parametrize(
+    "module", ["persistence_site.wsgi", "persistence_site.asgi", "persistence_site.celery"]
+)
+def test_server_entry_points_default_to_the_production_settings(module):
+    # given: no DJANGO_SETTINGS_MODULE and no SECRET_KEY, as on a server someone forgot to configure
+    code = f"import {module}; import django.conf; django.conf.settings.SECRET_KEY"
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": "sqlite:////tmp/never-used.sqlite3"}
+
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+    # then: the production settings refuse to start (the local ones would start, insecurely)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_manage_py_still_defaults_to_the_local_settings():
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": "sqlite:////tmp/never-used.sqlite3"}
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "diffsettings", "--all"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "DEBUG = True" in result.stdout
+
+
+def test_deploy_check_fails_until_static_files_are_collected(tmp_path):
+    # given: a production configuration whose STATIC_ROOT was never filled
+    env = {"STATIC_ROOT": str(tmp_path / "static")}
+
+    before = _production(env, "check", "--deploy")
+    assert _production(env, "collectstatic", "--noinput", "-v0").returncode == 0
+    after = _production(env, "check", "--deploy")
+
+    assert before.returncode != 0
+    assert "system.E001" in before.stderr and "collectstatic" in before.stderr
+    assert "system.E001" not in after.stderr
+    assert after.returncode == 0, after.stderr

@@ -17,12 +17,18 @@ _addresses = (f"10.{a}.{b}.7" for a, b in itertools.product(range(1, 250), range
 
 @pytest.fixture
 def rates(settings):
-    """``rates(api_key="3/min", client_ip="off", proxies=0)`` sets the limits for this test."""
+    """``rates(api_key="3/min", client_ip="off", auth_failure="off", proxies=0)`` sets the limits."""
 
-    def set_rates(api_key: str = "off", client_ip: str = "off", proxies: int = 0) -> None:
+    def set_rates(
+        api_key: str = "off", client_ip: str = "off", auth_failure: str = "off", proxies: int = 0
+    ) -> None:
         settings.REST_FRAMEWORK = {
             **settings.REST_FRAMEWORK,
-            "DEFAULT_THROTTLE_RATES": {"api_key": api_key, "client_ip": client_ip},
+            "DEFAULT_THROTTLE_RATES": {
+                "api_key": api_key,
+                "client_ip": client_ip,
+                "auth_failure": auth_failure,
+            },
             "NUM_PROXIES": proxies,
         }
 
@@ -57,6 +63,44 @@ def test_each_key_has_its_own_budget(client, settings, rates):
 
     assert client.get(URL, headers=first).status_code == 429
     assert client.get(URL, headers=second).status_code == 200
+
+
+@pytest.mark.django_db
+def test_requests_without_a_key_are_rate_limited_per_address_too(client, settings, rates):
+    settings.API_AUTH_ENABLED = True
+    rates(client_ip="3/min")
+    address = next(_addresses)
+
+    statuses = [client.get(URL, REMOTE_ADDR=address).status_code for _ in range(4)]
+
+    assert statuses == [401, 401, 401, 429]
+
+
+@pytest.mark.django_db
+def test_a_flood_of_wrong_keys_is_stopped_without_a_database_lookup_each(client, settings, rates):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.API_AUTH_ENABLED = True
+    rates(auth_failure="5/min")
+    address = next(_addresses)
+    wrong = {"X-API-Key": "abcdefgh.not-a-real-secret"}
+    statuses = [client.get(URL, headers=wrong, REMOTE_ADDR=address).status_code for _ in range(5)]
+
+    with CaptureQueriesContext(connection) as queries:
+        blocked = client.get(URL, headers=wrong, REMOTE_ADDR=address)
+        also_blocked = client.get(URL, headers={"X-API-Key": _admin_key()}, REMOTE_ADDR=address)
+
+    assert statuses == [401] * 5
+    assert (blocked.status_code, also_blocked.status_code) == (429, 429)
+    assert blocked.json()["error_code"] == "THROTTLED" and int(blocked["Retry-After"]) >= 1
+    assert not [
+        q for q in queries.captured_queries if "api_key" in q["sql"].lower() and "select" in q["sql"].lower()
+    ]
+    # another address is not affected
+    assert (
+        client.get(URL, headers={"X-API-Key": _admin_key()}, REMOTE_ADDR=next(_addresses)).status_code == 200
+    )
 
 
 @pytest.mark.django_db

@@ -227,16 +227,77 @@ def test_cleanup_keeps_a_session_with_a_newer_buffered_write(write_buffer):
     assert Session.objects.filter(pk="s-1").exists()
 
 
-def test_cleanup_purges_buffered_tasks_of_the_sessions_it_deletes(write_buffer):
+def test_cleanup_keeps_a_session_whose_tasks_are_being_written_with_those_tasks(write_buffer):
+    # 202 is a promise: tasks accepted for an old session are stored, not purged by the cleanup
     store_session("s-1", status="completed", updated_at=days_ago(200))
     write_buffer.add(TASKS, [task_record("s-1") for _ in range(3)])
 
     result = sessions_cleanup(completed_days=90, failed_days=30)
     flush_all(write_buffer, wait=5)
 
-    assert result.deleted_tasks == 3
-    assert Task.objects.count() == 0
+    assert (result.deleted_sessions, result.deleted_tasks) == (0, 0)
+    assert Task.objects.count() == 3
     assert DeadLetter.objects.count() == 0
+
+
+def test_cleanup_never_leaves_a_session_written_to_during_it_without_its_tasks(write_buffer, monkeypatch):
+    # given: an expired session with stored tasks; a write of the session is accepted (and even
+    # flushed) just after the cleanup read its page, before the round deletes anything
+    store_session("s-1", status="completed", updated_at=days_ago(200))
+    write_buffer.add(TASKS, [task_record("s-1", f"t-{i}") for i in range(3)])
+    flush_all(write_buffer, wait=5)
+    original = lifecycle.task_status_counts
+
+    def counts_then_session_written(ids):
+        answer = original(ids)
+        write_buffer.add(SESSIONS, [session_record("s-1", status="processing")])
+        flush_all(write_buffer, wait=5)
+        return answer
+
+    monkeypatch.setattr(lifecycle, "task_status_counts", counts_then_session_written)
+
+    # when
+    result = sessions_cleanup(completed_days=90, failed_days=30)
+
+    # then: the session is kept, and so are its tasks
+    assert result.deleted_sessions == 0
+    assert Session.objects.get().status == "processing"
+    assert Task.objects.count() == 3
+
+
+def test_a_session_write_during_its_delete_is_refused_not_accepted_and_removed(
+    api_client, write_buffer, monkeypatch
+):
+    # given: a delete in progress (between its first and last step)
+    store_session("s-1", status="completed", updated_at=days_ago(1))
+    original = lifecycle._delete_stored_tasks
+    answers = []
+
+    def write_during_delete(session_ids, counts=None):
+        answers.append(
+            api_client.post(
+                "/api/v1/translation/sessions/batch", {"sessions": [session_record("s-1")]}, format="json"
+            )
+        )
+        return original(session_ids, counts)
+
+    monkeypatch.setattr(lifecycle, "_delete_stored_tasks", write_during_delete)
+
+    # when
+    session_delete(session_id="s-1", buffer=write_buffer)
+
+    # then: the write was answered 503 with Retry-After (not 202 and then silently removed)...
+    assert answers[0].status_code == 503, answers[0].content
+    assert answers[0].json()["error_code"] == "STORAGE_UNAVAILABLE"
+    assert answers[0].headers["Retry-After"]
+    monkeypatch.undo()
+    # ...and once the delete is over, the same write creates the session anew
+    response = api_client.post(
+        "/api/v1/translation/sessions/batch", {"sessions": [session_record("s-1")]}, format="json"
+    )
+    assert response.status_code == 202
+    flush_all(write_buffer, wait=5)
+    assert Session.objects.filter(pk="s-1").exists()
 
 
 def test_cleanup_reports_each_session_to_the_callback(write_buffer):

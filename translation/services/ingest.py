@@ -6,12 +6,15 @@ result = buffer_flush()
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import Any, NoReturn
 
 from persistence_site.errors import FlushFailed, ServiceUnavailable, SessionNotFound
 from storage_backends import registry
-from storage_backends.buffer import SESSIONS, TASKS, SessionsNotBuffered, get_write_buffer
+from storage_backends.buffer import SESSIONS, TASKS, SessionsDeleted, SessionsNotBuffered, get_write_buffer
 from storage_backends.flush import FlushResult, flush_all
+
+logger = logging.getLogger(__name__)
 
 #: The flush endpoint answers within this many seconds (API.md §2).
 FLUSH_BUDGET_SECONDS = 10.0
@@ -28,25 +31,38 @@ def task_batch_upsert(*, records: list[dict[str, Any]]) -> int:
 
     A session exists when it is stored or still buffered. Raises ``SessionNotFound`` listing the
     offending indexes; nothing is buffered then.
+
+    A session deleted between the database check and the buffering is caught by the buffer's
+    tombstone, in the same atomic step as the buffering: such tasks get ``SessionNotFound`` too,
+    instead of being buffered for a session that is gone (and dead-lettered by the next flush).
     """
     buffer = get_write_buffer()
     try:
         # The common case, a job streaming tasks of a session still buffered, takes one round trip.
         buffer.add(TASKS, records, require_sessions={record["session_id"] for record in records})
         return len(records)
+    except SessionsDeleted as exc:
+        _session_not_found(records, exc.session_ids)
     except SessionsNotBuffered as exc:
         missing = exc.session_ids - registry.backend(SESSIONS).existing_ids(SESSIONS, exc.session_ids)
-    if missing:
-        raise SessionNotFound(
-            f"{len(missing)} session(s) named by tasks do not exist; nothing was accepted.",
-            errors=[
-                {"field": f"tasks[{i}].session_id", "message": f"session {record['session_id']!r} not found"}
-                for i, record in enumerate(records)
-                if record["session_id"] in missing
-            ],
-        )
-    buffer.add(TASKS, records)
+        if missing:
+            _session_not_found(records, missing)
+    try:
+        buffer.add(TASKS, records)
+    except SessionsDeleted as exc:
+        _session_not_found(records, exc.session_ids)
     return len(records)
+
+
+def _session_not_found(records: list[dict[str, Any]], missing: set[str]) -> NoReturn:
+    raise SessionNotFound(
+        f"{len(missing)} session(s) named by tasks do not exist; nothing was accepted.",
+        errors=[
+            {"field": f"tasks[{i}].session_id", "message": f"session {record['session_id']!r} not found"}
+            for i, record in enumerate(records)
+            if record["session_id"] in missing
+        ],
+    )
 
 
 def buffer_flush() -> FlushResult:
@@ -61,6 +77,9 @@ def buffer_flush() -> FlushResult:
         raise
     except ServiceUnavailable as exc:
         raise FlushFailed(f"Flush failed: {exc.detail}") from exc
+    except Exception as exc:  # never a 500: the records stay buffered whatever went wrong
+        logger.exception("flush failed unexpectedly")
+        raise FlushFailed("Flush failed unexpectedly; the data stays buffered.") from exc
     if not result.complete:
         raise FlushFailed(
             f"Flush did not finish within {FLUSH_BUDGET_SECONDS:.0f} s; the rest stays buffered and "

@@ -9,12 +9,18 @@ Deleting without long locks or resurrection:
   by one statement per session: the MariaDB foreign key cascades (migration 0002), but a cascade of
   100,000 rows is one long transaction, and SQLite has no constraint at all. Django's Python cascade
   is never used (the model's FK is DO_NOTHING on purpose).
-- The write buffer is purged (``purge_session``) while flushes are paused (``flush_paused``), so a
-  flush that already read the session's records cannot write them back afterwards.
-- A delete runs in three steps so flushes are paused only briefly: (0) paused: take the session's
-  buffered records out; (1) not paused: delete its stored tasks chunk by chunk; (2) paused: delete
-  tasks that flushes wrote meanwhile, delete the session row, and purge writes accepted meanwhile.
-  After step 2 a task write for the session is refused (SESSION_NOT_FOUND).
+- The buffered writes are dropped (``begin_delete``) while flushes are paused (``flush_paused``), so
+  a flush that already read the session's records cannot write them back afterwards.
+- No write is accepted that the delete would then remove: from ``begin_delete`` to ``end_delete``
+  the buffer refuses the session's writes (503, retry) and its tasks' (SESSION_NOT_FOUND), in the
+  same atomic step as it would buffer them. So a 202 is never followed by a silent removal.
+- A delete runs in three steps so flushes are paused only briefly: (0) paused: check, drop the
+  buffered writes and mark the session deleting; (1) delete its stored tasks chunk by chunk;
+  (2) delete the session row. Then the mark becomes a "deleted" tombstone: task
+  writes for the session are refused, a session write creates it anew.
+- Retention cleanup re-checks each session before step 0, with flushes paused, and skips one with
+  a buffered write (of its own or of a task): a session written to again is kept whole, never left
+  without the tasks a cleanup had already deleted.
 """
 
 from __future__ import annotations
@@ -111,33 +117,49 @@ def _delete_stored_tasks(session_ids: list[str], counts: dict[str, dict[str, int
     return deleted
 
 
-def _buffered_tasks_stored(buffer: WriteBuffer, session_id: str) -> int:
-    """How many of the session's buffered tasks also have a stored row (counted once, not twice)."""
-    ids = [task[ID_FIELDS[TASKS]] for task in buffer.session_tasks(session_id)]
-    stored = 0
-    for start in range(0, len(ids), IDS_PER_QUERY):
-        stored += Task.objects.filter(pk__in=ids[start : start + IDS_PER_QUERY]).count()
+def _buffered_tasks_stored(buffer: WriteBuffer, session_ids: list[str]) -> dict[str, int]:
+    """Per session, how many of its buffered tasks also have a stored row (counted once, not twice)."""
+    stored: dict[str, int] = {}
+    for session_id in session_ids:
+        ids = [task[ID_FIELDS[TASKS]] for task in buffer.session_tasks(session_id)]
+        stored[session_id] = sum(
+            Task.objects.filter(pk__in=ids[start : start + IDS_PER_QUERY]).count()
+            for start in range(0, len(ids), IDS_PER_QUERY)
+        )
     return stored
 
 
-def _purge_buffered(buffer: WriteBuffer, session_id: str) -> int:
-    """Drop the session's buffered writes; returns its buffered tasks that had no stored row."""
-    stored = _buffered_tasks_stored(buffer, session_id)
-    return max(buffer.purge_session(session_id) - stored, 0)
+def _begin_delete(buffer: WriteBuffer, session_ids: list[str], *, keep_active: bool) -> tuple[list[str], int]:
+    """Step 0 (flushes paused by the caller): drop the buffered writes, mark the sessions deleting.
 
-
-def _delete_rows_and_purge(buffer: WriteBuffer, session_ids: list[str]) -> int:
-    """The final, flush-paused step: tasks flushed meanwhile, the session rows, then the buffer.
-
-    Returns the tasks removed (stored rows plus buffered tasks without a stored row). The rows go
-    before the purge, so a task write accepted in between is purged rather than left to a flush.
+    Returns the sessions marked and their dropped buffered tasks that had no stored row.
     """
-    overlap = {session_id: _buffered_tasks_stored(buffer, session_id) for session_id in session_ids}
+    overlap = _buffered_tasks_stored(buffer, session_ids)
+    dropped = buffer.begin_delete(session_ids, keep_active=keep_active)
+    removed = sum(max(n - overlap[session_id], 0) for session_id, n in dropped.items())
+    return [session_id for session_id in session_ids if session_id in dropped], removed
+
+
+@contextlib.contextmanager
+def _deleting(buffer: WriteBuffer, session_ids: list[str]) -> Iterator[None]:
+    """Steps 1 and 2 of a delete of sessions marked by ``_begin_delete``: on success the marks become
+    "deleted" tombstones; if a step fails they are lifted (the sessions' writes are accepted again)."""
+    try:
+        yield
+    except BaseException:
+        buffer.end_delete(session_ids, deleted=False)
+        raise
+    buffer.end_delete(session_ids, deleted=True)
+
+
+def _delete_rows(session_ids: list[str]) -> int:
+    """Steps 1 and 2: the stored tasks in bounded statements, then the session rows (after their
+    tasks: on MariaDB the foreign key would cascade them in one long transaction). No flush can
+    write the sessions' records meanwhile: their buffered writes are gone and new ones refused.
+    Returns the tasks deleted."""
     removed = _delete_stored_tasks(session_ids)
     for start in range(0, len(session_ids), IDS_PER_QUERY):
         Session.objects.filter(pk__in=session_ids[start : start + IDS_PER_QUERY]).delete()
-    for session_id in session_ids:
-        removed += max(buffer.purge_session(session_id) - overlap[session_id], 0)
     return removed
 
 
@@ -152,18 +174,16 @@ def session_delete(*, session_id: str, buffer: WriteBuffer | None = None) -> int
     in either case when it happens before the first step).
 
     Cost: about one DELETE per ``DELETE_CHUNK_ROWS`` tasks (100,000 tasks: ~100 statements, a few
-    seconds on MariaDB); flushes are paused only around the first and last steps. The count is
-    exact unless the client keeps writing the session's tasks while it is being deleted (a task
-    rewritten and flushed in between can then be counted twice).
+    seconds on MariaDB); flushes are paused only around the first and last steps; the session's
+    writes are refused (503, retry) while it is being deleted.
     """
     buffer = buffer or get_write_buffer()
     with _flushes_paused(buffer):
         if buffer.get(SESSIONS, session_id) is None and not Session.objects.filter(pk=session_id).exists():
             raise NotFound("Session not found", extra={"session_id": session_id})
-        removed = _purge_buffered(buffer, session_id)
-    removed += _delete_stored_tasks([session_id])
-    with _flushes_paused(buffer):
-        removed += _delete_rows_and_purge(buffer, [session_id])
+        marked, removed = _begin_delete(buffer, [session_id], keep_active=False)
+    with _deleting(buffer, marked):
+        removed += _delete_rows(marked)
     logger.info("session deleted", extra={"session_id": session_id, "deleted_tasks": removed})
     return removed
 
@@ -241,8 +261,8 @@ def sessions_cleanup(
 
     Cost: sessions are visited in primary-key pages of ``CLEANUP_SESSIONS_PER_ROUND`` (each visited
     once; a page query filters on status and updated_at); tasks are deleted in statements of about
-    ``DELETE_CHUNK_ROWS`` rows with flushes running, and each round ends with a short flush-paused
-    step that re-checks expiry, deletes the session rows and purges their buffered writes. Memory:
+    ``DELETE_CHUNK_ROWS`` rows with flushes running, after a short flush-paused step per round that
+    re-checks expiry and marks the sessions deleting (``_cleanup_round``). Memory:
     one page of sessions and one chunk of task ids.
     """
     buffer = buffer or get_write_buffer()
@@ -269,7 +289,7 @@ def sessions_cleanup(
             result.deleted_tasks += sum(totals.values())
             gone = set(ids)
         else:
-            gone = _cleanup_round(buffer, ids, counts, expired, result)
+            gone = _cleanup_round(buffer, ids, expired, result)
         if on_session is not None:
             for session_id, status, updated_at in candidates:
                 if session_id in gone:
@@ -283,24 +303,26 @@ def sessions_cleanup(
 def _cleanup_round(
     buffer: WriteBuffer,
     ids: list[str],
-    counts: dict[str, dict[str, int]],
     expired: Q,
     result: CleanupResult,
 ) -> set[str]:
-    """Delete one page of expired sessions; returns the ids deleted."""
+    """Delete one page of expired sessions; returns the ids deleted.
+
+    The re-check and the mark happen together with flushes paused: a session whose newer write
+    was flushed meanwhile is no longer expired in the database, and one with a write still
+    buffered is skipped by ``begin_delete`` atomically, so no session written to again loses
+    anything. From the mark on, the sessions' writes are refused until the delete ends.
+    """
     if not ids:
         return set()
-    result.deleted_tasks += _delete_stored_tasks(ids, counts)
     with _flushes_paused(buffer):
-        # A write accepted since the page was read makes a session current again: it is kept. (Its
-        # stored tasks are gone already: a write to a session idle for the whole retention period,
-        # arriving within these seconds, is the price of not pausing flushes during the deletes.)
-        rewritten = buffer.get_many(SESSIONS, ids)
         still_expired = set(Session.objects.filter(expired, pk__in=ids).values_list("pk", flat=True))
-        gone = [sid for sid in ids if sid not in rewritten and sid in still_expired]
-        revived = list(rewritten)
-        if revived:
-            logger.warning("sessions written during cleanup were kept", extra={"session_ids": revived[:20]})
-        result.deleted_tasks += _delete_rows_and_purge(buffer, gone)
-        result.deleted_sessions += len(gone)
+        gone, removed = _begin_delete(buffer, [sid for sid in ids if sid in still_expired], keep_active=True)
+    kept = [sid for sid in ids if sid not in gone]
+    if kept:
+        logger.warning("sessions written during cleanup were kept", extra={"session_ids": kept[:20]})
+    with _deleting(buffer, gone):
+        removed += _delete_rows(gone)
+    result.deleted_tasks += removed
+    result.deleted_sessions += len(gone)
     return set(gone)

@@ -1,0 +1,42 @@
+"""System checks of the storage layer (``manage.py check``, and before ``migrate``).
+
+python manage.py check   # storage_backends.W001 when embedded-buffer records would be stranded
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Warning, register
+from django.db import DatabaseError, connections
+
+
+@register()
+def embedded_buffer_stranded(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """Records left in the embedded buffer table are not seen by the Redis buffer.
+
+    Switching a SQLite deployment from the embedded mode to Redis (setting ``REDIS_URL``) would leave
+    what the embedded buffer still holds unflushed and unread: not lost (it stays in the file), but
+    invisible. Cost: one COUNT on a table that is empty in every other case; only with a SQLite
+    database and REDIS_URL set.
+    """
+    db = connections["default"]
+    if not settings.REDIS_URL or db.vendor != "sqlite":
+        return []
+    try:
+        with db.cursor() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM persistence_buffer")
+            (held,) = cursor.fetchone()
+    except DatabaseError:  # not migrated yet: nothing can be buffered there
+        return []
+    if not held:
+        return []
+    return [
+        Warning(
+            f"The embedded write buffer in the SQLite file still holds {held} accepted records, and "
+            "REDIS_URL is set, so the Redis buffer is used and they would not be flushed or read.",
+            hint="Flush them first with REDIS_URL unset: env -u REDIS_URL python manage.py flush_buffer",
+            id="storage_backends.W001",
+        )
+    ]
