@@ -1,5 +1,5 @@
 # The targets people reach for. `make run` and `make test` are the README's two commands.
-.PHONY: setup run test lint format worker beat bench load migrate chaos
+.PHONY: setup run test lint format worker beat bench load migrate chaos containers
 
 PYTEST_ARGS ?=
 VENV := .venv/bin
@@ -21,6 +21,9 @@ format:
 
 chaos:          ## the fault suite alone: prints accepted/stored/lost/stale per fault
 	scripts/test.sh -m chaos -s -p no:cacheprovider
+
+containers:     ## the container rehearsal alone: podman + podman-compose run the Dockerfile and docker-compose.yml
+	scripts/test.sh tests/test_containers.py -m container -p no:cacheprovider
 
 migrate:
 	$(VENV)/python manage.py migrate

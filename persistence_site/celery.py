@@ -2,14 +2,47 @@
 
 Run a worker with ``celery -A persistence_site worker`` and exactly one scheduler with
 ``celery -A persistence_site beat``. Configuration comes from Django settings (``CELERY_*``).
+
+Liveness without a Python process per check (container health checks): the worker touches
+``CELERY_WORKER_ALIVE_FILE`` (default ``/tmp/celery-worker.alive``) at every heartbeat it sends
+(every 2 s), beat touches ``CELERY_BEAT_ALIVE_FILE`` (``/tmp/celery-beat.alive``) at every tick of
+its scheduler. A check only asks whether the file changed recently.
 """
 
+import contextlib
 import os
+from pathlib import Path
 
-from celery import Celery
+from celery import Celery, signals
+from celery.beat import PersistentScheduler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "persistence_site.settings.production")
 
 app = Celery("persistence_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+WORKER_ALIVE_FILE = os.environ.get("CELERY_WORKER_ALIVE_FILE", "/tmp/celery-worker.alive")
+BEAT_ALIVE_FILE = os.environ.get("CELERY_BEAT_ALIVE_FILE", "/tmp/celery-beat.alive")
+
+
+def _touch(path: str) -> None:
+    with contextlib.suppress(OSError):  # liveness reporting must never break the worker or beat
+        Path(path).touch()
+
+
+@signals.worker_ready.connect
+@signals.heartbeat_sent.connect
+def _worker_alive(**kwargs):
+    _touch(WORKER_ALIVE_FILE)
+
+
+class Scheduler(PersistentScheduler):
+    """Celery's default scheduler, reporting each tick for the health check."""
+
+    def tick(self, *args, **kwargs):
+        _touch(BEAT_ALIVE_FILE)
+        return super().tick(*args, **kwargs)
+
+
+app.conf.beat_scheduler = "persistence_site.celery:Scheduler"

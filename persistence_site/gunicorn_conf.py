@@ -8,6 +8,8 @@ the master, when this file is read. Given by the environment (the Dockerfile set
 directory is used and may be shared with a Celery worker in the same pid namespace (same host or
 container); otherwise each master gets a private temporary one. ``on_starting`` wipes the values
 of processes that no longer run and ``child_exit`` marks a dead worker so its live gauges go.
+Shared between containers (``PROMETHEUS_MULTIPROC_SHARED``, see persistence_site.metrics_files),
+file names carry the host name, and the files of other containers are left to them.
 """
 
 import os
@@ -57,12 +59,18 @@ def on_starting(server):
 
 
 def _written_by_live_process(filename):
-    """prometheus_client names its files ``<kind>_<pid>.db``; is that pid running?"""
-    match = re.fullmatch(r"[a-z_]+_(\d+)\.db", filename)
+    """prometheus_client names its files ``<kind>_<pid>.db`` (``<kind>_<host>-<pid>.db`` when the
+    directory is shared between containers); is that process running? Another container's process
+    counts as running: its pids are not ours to look up, and its files are its own business."""
+    from persistence_site import metrics_files
+
+    match = re.fullmatch(r"[a-z_]+?_(?:([A-Za-z0-9.-]+)-)?(\d+)\.db", filename)
     if not match:
         return False
+    if match.group(1) is not None and match.group(1) != metrics_files.host():
+        return True
     try:
-        os.kill(int(match.group(1)), 0)
+        os.kill(int(match.group(2)), 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's process: alive
@@ -82,7 +90,9 @@ def child_exit(server, worker):
     """A worker ended: its live gauges stop counting (its counters keep their totals)."""
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(worker.pid)
+    from persistence_site import metrics_files
+
+    multiprocess.mark_process_dead(metrics_files.process_identifier(worker.pid))
 
 
 def on_exit(server):

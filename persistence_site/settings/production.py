@@ -52,10 +52,16 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-SESSION_COOKIE_SECURE = True
+# Secure cookies are only sent back over HTTPS: the admin's login fails CSRF over plain HTTP.
+# SECURE_COOKIES=false is for a deployment that has no TLS at all (docker-compose on one host,
+# a private network); it is refused together with SECURE_SSL_REDIRECT=true, which implies TLS.
+SECURE_COOKIES = env.bool("SECURE_COOKIES", default=True)
+if not SECURE_COOKIES and SECURE_SSL_REDIRECT:
+    raise ImproperlyConfigured("SECURE_COOKIES=false needs SECURE_SSL_REDIRECT=false (no TLS at all).")
+SESSION_COOKIE_SECURE = SECURE_COOKIES
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-CSRF_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = SECURE_COOKIES
 # The admin reads its CSRF token from the form, never from JavaScript.
 CSRF_COOKIE_HTTPONLY = True
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"

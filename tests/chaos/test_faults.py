@@ -96,13 +96,24 @@ def test_celery_worker_killed_mid_flush(stack):
 
 
 def test_gunicorn_worker_killed(stack):
+    killed: list[int] = []
+
     def inject() -> None:
         for _ in range(3):  # every worker, in turn, while requests are in flight
-            for pid in child_pids(stack.web.proc.pid):
-                os.kill(pid, signal.SIGKILL)  # the master starts a new one
+            workers = child_pids(stack.web.proc.pid)
+            assert workers, "gunicorn has no worker to kill"
+            for pid in workers:
+                with contextlib.suppress(ProcessLookupError):  # gone already: not killed by us
+                    os.kill(pid, signal.SIGKILL)  # the master starts a new one
+                    killed.append(pid)
                 time.sleep(0.3)
 
     _run(stack, "gunicorn_worker_sigkill", inject, prefix="gw")
+    replacements = child_pids(stack.web.proc.pid)
+
+    assert len(killed) >= 3  # at least one worker per round was really killed
+    assert replacements  # the master replaced them ...
+    assert not set(killed) & set(replacements)  # ... with new processes
 
 
 def test_mariadb_stopped_for_30_seconds(stack):

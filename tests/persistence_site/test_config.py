@@ -150,6 +150,7 @@ def _production(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[
         ({"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS"),
         ({"API_AUTH_ENABLED": "false"}, "API_AUTH_ENABLED"),
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({"SECURE_COOKIES": "false"}, "SECURE_COOKIES=false needs SECURE_SSL_REDIRECT=false"),
     ],
 )
 def test_production_refuses_to_start_with_unsafe_values(env, message):
@@ -167,6 +168,16 @@ def test_production_passes_the_deploy_check_with_safe_values(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_production_without_tls_sends_cookies_the_admin_can_use_over_http():
+    code = "from django.conf import settings as s; print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE)"
+    plain = _production({"SECURE_COOKIES": "false", "SECURE_SSL_REDIRECT": "false"}, "shell", "-c", code)
+    default = _production({}, "shell", "-c", code)
+
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.splitlines()[-1] == "False False"
+    assert default.stdout.splitlines()[-1] == "True True"
 
 
 @pytest.mark.parametrize(
