@@ -461,3 +461,12 @@ def get_object_store() -> ObjectStore:
 def reset_object_store() -> None:
     """Forget the configured store (tests that change the settings)."""
     _store.cache_clear()
+
+
+def object_store_health() -> str:
+    """``"healthy"`` or ``"unhealthy"`` for /health and recovery/status; never raises."""
+    try:
+        return "healthy" if get_object_store().health_check() else "unhealthy"
+    except Exception:  # misconfiguration counts as unhealthy to a probe
+        logger.warning("health: object store unusable", exc_info=True)
+        return "unhealthy"
