@@ -22,6 +22,11 @@ urlpatterns = [
     path("files/upload-url", FileUploadUrlView.as_view(), name="file-upload-url"),
     path("files/<str:file_id>/complete", FileCompleteView.as_view(), name="file-complete"),
     path("files/<str:file_id>/download", FileDownloadView.as_view(), name="file-download"),
-    path("files/<str:file_id>/content", FileContentView.as_view(), name="file-content"),
     path("files/<str:file_id>", FileDetailView.as_view(), name="file-detail"),
+]
+
+#: The local store's signed URLs (GET bytes, PUT a direct upload), outside /api/v1/: the token in
+#: the query is the permission, no API key (persistence_site.urls mounts them at /files/).
+content_urlpatterns = [
+    path("<str:file_id>", FileContentView.as_view(), name="file-content"),
 ]

@@ -71,9 +71,7 @@ class BodySizeLimitMiddleware:
         except ValueError:
             length = 0
         limit = settings.REQUEST_MAX_BODY_BYTES
-        if request.path in _FILE_BODY_PATHS or (
-            request.path.startswith("/api/v1/storage/files/") and request.path.endswith("/content")
-        ):
+        if request.path in _FILE_BODY_PATHS or request.path.startswith("/files/"):
             # File uploads stream to the object store (files app): their own, larger limit.
             limit = settings.FILES_MAX_UPLOAD_BYTES + 1024 * 1024
         if length > limit:

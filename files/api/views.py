@@ -104,7 +104,7 @@ class FileUploadView(APIView):
 
 def _local_url(request: Request, row: File, method: str) -> tuple[str, Any]:
     token, expires = services.sign_token(file_id=row.file_id, method=method, ttl=settings.FILES_URL_TTL)
-    path = reverse("files:file-content", kwargs={"file_id": row.file_id})
+    path = reverse("files-content:file-content", kwargs={"file_id": row.file_id})
     return request.build_absolute_uri(f"{path}?token={token}"), expires
 
 

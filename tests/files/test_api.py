@@ -219,10 +219,10 @@ def test_local_range_and_signed_url_checks(api_client, store):
     assert tail.status_code == 206 and b"".join(tail.streaming_content) == b"789"
     assert api_client.get(f"{BASE}/{file_id}/download", HTTP_RANGE="bytes=20-").status_code == 416
     expired, _ = sign_token(file_id=file_id, method="GET", ttl=-1)
-    assert api_client.get(f"{BASE}/{file_id}/content?token={expired}").status_code == 404
-    assert api_client.get(f"{BASE}/{file_id}/content?token=forged").status_code == 404
+    assert api_client.get(f"/files/{file_id}?token={expired}").status_code == 404
+    assert api_client.get(f"/files/{file_id}?token=forged").status_code == 404
     put_token, _ = sign_token(file_id=file_id, method="PUT", ttl=60)
-    assert api_client.get(f"{BASE}/{file_id}/content?token={put_token}").status_code == 404
+    assert api_client.get(f"/files/{file_id}?token={put_token}").status_code == 404
 
 
 def test_delete_removes_bytes_and_metadata(api_client, store):
