@@ -228,7 +228,7 @@ def files_delete_for_sessions(session_ids: list[str]) -> None:
     if not hidden:
         return
     for start in range(0, len(session_ids), 500):
-        query = File.objects.filter(session_id__in=session_ids[start : start + 500])
+        query = File.objects.filter(session_id__in=session_ids[start : start + 500], backend=_store().name)
         try:
             _delete_rows_and_bytes(query)
         except ObjectStoreUnavailable:
