@@ -19,7 +19,6 @@ from persistence_client import AsyncPersistenceClient, NotFound, PersistenceClie
 from tests.files.conftest import MOTO_ENDPOINT
 from tests.processes import GunicornServer, service_env
 
-
 # The live service uses the test database; the mark makes pytest-django set it up.
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
