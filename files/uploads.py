@@ -52,7 +52,7 @@ class HashingWriter:
 class StreamingUploadHandler(FileUploadHandler):
     """Stores the first ``file`` part under ``key``; every other file part is discarded."""
 
-    chunk_size = 256 * 1024
+    chunk_size = 1024 * 1024  # Django reads and scans the body this much at a time
 
     def __init__(self, store: ObjectStore, key: str, limit: int) -> None:
         super().__init__()

@@ -29,6 +29,7 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -51,6 +52,8 @@ BACKENDS = {
 _KEY = re.compile(r"^(?:[A-Za-z0-9_-]+/)*[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 # S3 multipart: every part but the last is at least 5 MiB; 8 MiB parts keep memory flat and bounded.
 PART_SIZE = 8 * 1024 * 1024
+#: Parts of one multipart upload sent at once while the next is received.
+PARALLEL_PARTS = 2
 
 
 class ObjectStoreError(Exception):
@@ -225,36 +228,46 @@ class LocalObjectStore(ObjectStore):
 
 
 class _S3Writer(ObjectWriter):
-    """Buffers up to ``PART_SIZE``; a body that fits is one PUT, a larger one a multipart upload."""
+    """Buffers up to ``PART_SIZE``; a body that fits is one PUT, a larger one a multipart upload
+    whose parts are sent by ``PARALLEL_PARTS`` threads while the next part is received (memory:
+    at most ``PARALLEL_PARTS + 1`` parts)."""
 
     def __init__(self, store: S3ObjectStore, key: str, content_type: str) -> None:
         self._store, self._key, self._content_type = store, key, content_type
         self._buffer = bytearray()
         self._upload_id: str | None = None
-        self._parts: list[dict[str, Any]] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._futures: list[Future[dict[str, Any]]] = []
 
     def write(self, chunk: bytes) -> None:
         self._buffer += chunk
         if len(self._buffer) >= PART_SIZE:
             self._flush_part()
 
+    def _send_part(self, number: int, body: bytes) -> dict[str, Any]:
+        answer = self._store.client.upload_part(
+            Bucket=self._store.bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=body
+        )
+        return {"PartNumber": number, "ETag": answer["ETag"]}
+
     def _flush_part(self) -> None:
-        client, bucket = self._store.client, self._store.bucket
-        with self._store.errors():
-            if self._upload_id is None:
-                self._upload_id = client.create_multipart_upload(
-                    Bucket=bucket, Key=self._key, ContentType=self._content_type
+        if self._upload_id is None:
+            with self._store.errors():
+                self._upload_id = self._store.client.create_multipart_upload(
+                    Bucket=self._store.bucket, Key=self._key, ContentType=self._content_type
                 )["UploadId"]
-            number = len(self._parts) + 1
-            answer = client.upload_part(
-                Bucket=bucket,
-                Key=self._key,
-                UploadId=self._upload_id,
-                PartNumber=number,
-                Body=bytes(self._buffer),
-            )
-        self._parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+            self._pool = ThreadPoolExecutor(max_workers=PARALLEL_PARTS, thread_name_prefix="s3-part")
+        in_flight = [future for future in self._futures if not future.done()]
+        if len(in_flight) >= PARALLEL_PARTS:
+            wait(in_flight, return_when=FIRST_COMPLETED)
+        for future in self._futures:
+            if future.done() and future.exception() is not None:
+                with self._store.errors():
+                    future.result()
+        body, number = bytes(self._buffer), len(self._futures) + 1
         self._buffer.clear()
+        assert self._pool is not None
+        self._futures.append(self._pool.submit(self._send_part, number, body))
 
     def close(self) -> None:
         client, bucket = self._store.client, self._store.bucket
@@ -268,18 +281,26 @@ class _S3Writer(ObjectWriter):
         if self._buffer:
             self._flush_part()
         with self._store.errors():
+            parts = [future.result() for future in self._futures]
             client.complete_multipart_upload(
-                Bucket=bucket, Key=self._key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}
+                Bucket=bucket, Key=self._key, UploadId=self._upload_id, MultipartUpload={"Parts": parts}
             )
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
     def abort(self) -> None:
         self._buffer.clear()
+        self._shutdown()
         if self._upload_id is not None:
             try:
                 self._store.client.abort_multipart_upload(
                     Bucket=self._store.bucket, Key=self._key, UploadId=self._upload_id
                 )
-            except Exception:  # the store's lifecycle rule or the sweep removes it later
+            except Exception:  # the sweep (sweep_incomplete) aborts it later
                 logger.warning("files: aborting a multipart upload failed", exc_info=True)
 
 
