@@ -13,6 +13,7 @@ downloads via redirect ~ direct, peak RSS of the worker < 100 MB above idle duri
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -42,8 +43,6 @@ os.environ.update(
 import django  # noqa: E402
 
 django.setup()
-
-import contextlib
 
 import boto3  # noqa: E402
 import httpx  # noqa: E402
