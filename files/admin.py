@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from files.models import File
-from files.services import _delete_rows_and_bytes, file_delete
+from files.services import files_delete
 
 
 @admin.register(File)
@@ -34,10 +34,7 @@ class FileAdmin(admin.ModelAdmin):
         return False
 
     def delete_model(self, request: HttpRequest, obj: File) -> None:
-        _delete_rows_and_bytes(File.objects.filter(pk=obj.pk))
+        files_delete(File.objects.filter(pk=obj.pk))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        _delete_rows_and_bytes(File.objects.filter(pk__in=list(queryset.values_list("pk", flat=True))))
-
-
-__all__ = ["FileAdmin", "file_delete"]
+        files_delete(File.objects.filter(pk__in=list(queryset.values_list("pk", flat=True))))

@@ -230,13 +230,13 @@ def files_delete_for_sessions(session_ids: list[str]) -> None:
     for start in range(0, len(session_ids), 500):
         query = File.objects.filter(session_id__in=session_ids[start : start + 500], backend=_store().name)
         try:
-            _delete_rows_and_bytes(query)
+            files_delete(query)
         except ObjectStoreUnavailable:
             logger.warning("files of deleted sessions left to the sweep", exc_info=True)
             return
 
 
-def _delete_rows_and_bytes(query: Any, limit: int | None = None) -> int:
+def files_delete(query: Any, limit: int | None = None) -> int:
     """Delete the matching files in chunks of ``CLEANUP_CHUNK``, bytes first; returns how many."""
     store = _store()
     deleted = 0
@@ -286,7 +286,7 @@ def files_cleanup(*, now: dt.datetime | None = None, dry_run: bool = False) -> d
     if dry_run:
         orphans = sum(len(chunk) for chunk in _orphans(store, grace))
         return {"expired": expired.count(), "pending": stale.count(), "orphans": orphans, "incomplete": 0}
-    counts = {"expired": _delete_rows_and_bytes(expired), "pending": _delete_rows_and_bytes(stale)}
+    counts = {"expired": files_delete(expired), "pending": files_delete(stale)}
     orphans = 0
     try:
         for chunk in _orphans(store, grace):
