@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from files.services import FileFields
 from persistence_site.errors import MalformedJSON, RequestValidationError
@@ -49,6 +49,17 @@ class UploadUrlIn(UploadFieldsIn):
     size: Annotated[int, Field(ge=0)]
     content_type: ContentType = "application/octet-stream"
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+
+
+def check_filename(filename: str) -> None:
+    """The name of an uploaded part: 1-255 characters, no control characters (422 otherwise)."""
+    try:
+        TypeAdapter(Filename).validate_python(filename)
+    except ValidationError as exc:
+        messages = [error["msg"] for error in exc.errors(include_url=False, include_input=False)]
+        raise RequestValidationError(
+            errors=[{"field": "file.filename", "message": m} for m in messages]
+        ) from None
 
 
 def _errors(exc: ValidationError) -> list[dict[str, str]]:

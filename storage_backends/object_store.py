@@ -302,6 +302,7 @@ class _S3Writer(ObjectWriter):
                 )
             except Exception:  # the sweep (sweep_incomplete) aborts it later
                 logger.warning("files: aborting a multipart upload failed", exc_info=True)
+            self._upload_id = None
 
 
 class S3ObjectStore(ObjectStore):

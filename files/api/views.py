@@ -12,6 +12,7 @@ GET|PUT /api/v1/storage/files/<id>/content?token=  (signed URL, no key; local st
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -32,7 +33,7 @@ from files.filters import FileFilter
 from files.models import File, FileStatus
 from files.selectors import file_get, file_repr, visible
 from files.uploads import StreamingUploadHandler
-from files.validation import validate_form, validate_upload_url
+from files.validation import check_filename, validate_form, validate_upload_url
 from persistence_site.errors import NotFound, PayloadTooLarge, RequestValidationError
 from persistence_site.pagination import page_of, page_params
 from storage_backends.object_store import ObjectStore, ObjectStoreError, get_object_store
@@ -90,13 +91,11 @@ class FileUploadView(APIView):
             )
         try:
             fields = validate_form({name: form[name] for name in form})
+            check_filename(stored.filename)
             services.check_session(fields.session_id)
-            if not 1 <= len(stored.filename) <= 255:
-                raise RequestValidationError(
-                    errors=[{"field": "file", "message": "filename must be 1-255 characters"}]
-                )
         except BaseException:
-            store.delete_objects([key])
+            with contextlib.suppress(ObjectStoreError):  # else an orphan, for the sweep
+                store.delete_objects([key])
             raise
         row = services.file_create(stored=stored, fields=fields, file_id=file_id, key=key)
         return Response(file_repr(row), status=201)
