@@ -21,6 +21,7 @@ from django.conf import settings
 from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.urls import reverse
 from django.utils.http import content_disposition_header
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -28,12 +29,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from files import metrics, services
+from files.api import openapi as oa
 from files.errors import ObjectStoreUnavailable, UploadIncomplete
 from files.filters import FileFilter
 from files.models import File, FileStatus
 from files.selectors import file_get, file_repr, visible
 from files.uploads import StreamingUploadHandler
-from files.validation import check_filename, validate_form, validate_upload_url
+from files.validation import UploadUrlIn, check_filename, validate_form, validate_upload_url
 from persistence_site.errors import NotFound, PayloadTooLarge, RequestValidationError
 from persistence_site.pagination import page_of, page_params
 from storage_backends.object_store import ObjectStore, ObjectStoreError, get_object_store
@@ -43,7 +45,6 @@ TAGS = ["files"]
 # Form overhead allowed above FILES_MAX_UPLOAD_BYTES in a multipart body (boundaries, fields).
 FORM_OVERHEAD = 1024 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-_FILE = OpenApiResponse(description="The File (API.md §7).")
 
 
 def _iso(value: Any) -> str:
@@ -56,13 +57,12 @@ class FileUploadView(APIView):
 
     @extend_schema(
         tags=TAGS,
-        summary="Upload a file (multipart/form-data, streamed)",
-        request=None,
-        responses={
-            201: _FILE,
-            413: OpenApiResponse(description="PAYLOAD_TOO_LARGE"),
-            422: OpenApiResponse(description="VALIDATION_ERROR / SESSION_NOT_FOUND"),
-        },
+        summary="Upload a file (multipart/form-data, streamed to the store)",
+        description="Part `file` (required) and optional fields kind, session_id, metadata (JSON text), "
+        "expires_in (60-31,536,000 s). The bytes stream to the object store while sha256 and size are "
+        "computed. Scope write.",
+        request={"multipart/form-data": oa.UploadFormIn},
+        responses={201: oa.FileOut, 413: oa.TOO_LARGE, 422: oa.INVALID, 503: oa.UNAVAILABLE},
     )
     def post(self, request: Request) -> Response:
         django_request = request._request
@@ -112,9 +112,11 @@ class FileUploadUrlView(APIView):
 
     @extend_schema(
         tags=TAGS,
-        summary="Start a direct upload (presigned URL)",
-        request=None,
-        responses={201: OpenApiResponse(description='{"file": File, "upload": {...}}')},
+        summary="Start a direct upload to the object store",
+        description="A pending File and where to send the bytes (PUT with the given headers before "
+        "expires_at); then POST .../complete. Scope write.",
+        request=UploadUrlIn,
+        responses={201: oa.UploadUrlOut, 400: oa.MALFORMED, 422: oa.INVALID, 503: oa.UNAVAILABLE},
     )
     def post(self, request: Request) -> Response:
         fields = validate_upload_url(request.data, max_size=settings.FILES_MAX_UPLOAD_BYTES)
@@ -131,8 +133,10 @@ class FileCompleteView(APIView):
     @extend_schema(
         tags=TAGS,
         summary="Complete a direct upload",
+        description="Checks the stored object (exists, declared size and sha256) and makes the file "
+        "available; 409 UPLOAD_INCOMPLETE names what is wrong. Scope write.",
         request=None,
-        responses={200: _FILE, 409: OpenApiResponse(description="UPLOAD_INCOMPLETE")},
+        responses={200: oa.FileOut, 404: oa.NOT_FOUND, 409: oa.INCOMPLETE, 503: oa.UNAVAILABLE},
     )
     def post(self, request: Request, file_id: str) -> Response:
         return Response(file_repr(services.file_complete(file_id=file_id)))
@@ -142,7 +146,11 @@ class FileListView(APIView):
     required_scope = "read"
 
     @extend_schema(
-        tags=TAGS, summary="List files", responses={200: OpenApiResponse(description="A page of Files.")}
+        tags=TAGS,
+        summary="List files, newest first",
+        operation_id="files_list",
+        parameters=oa.LIST_PARAMETERS,
+        responses={200: oa.FilePageOut, 400: oa.INVALID_QUERY},
     )
     def get(self, request: Request) -> Response:
         params = page_params(request.query_params)
@@ -154,14 +162,19 @@ class FileListView(APIView):
 class FileDetailView(APIView):
     required_scope = {"GET": "read", "HEAD": "read", "OPTIONS": "read", "DELETE": "write"}
 
-    @extend_schema(tags=TAGS, summary="A file's metadata", responses={200: _FILE})
+    @extend_schema(
+        tags=TAGS,
+        summary="A file's metadata",
+        operation_id="files_retrieve",
+        responses={200: oa.FileOut, 404: oa.NOT_FOUND},
+    )
     def get(self, request: Request, file_id: str) -> Response:
         return Response(file_repr(file_get(file_id=file_id)))
 
     @extend_schema(
         tags=TAGS,
-        summary="Delete a file (bytes and metadata)",
-        responses={200: OpenApiResponse(description='{"status": "deleted", "file_id"}')},
+        summary="Delete a file (bytes, then metadata)",
+        responses={200: oa.DeletedOut, 404: oa.NOT_FOUND, 503: oa.UNAVAILABLE},
     )
     def delete(self, request: Request, file_id: str) -> Response:
         services.file_delete(file_id=file_id)
@@ -174,10 +187,21 @@ class FileDownloadView(APIView):
     @extend_schema(
         tags=TAGS,
         summary="Download a file",
+        description="s3: 302 to a presigned URL valid FILES_URL_TTL seconds. local: the bytes (Range "
+        "supported). redirect=false: the URL as JSON. 409 UPLOAD_INCOMPLETE for a pending file.",
+        parameters=[oa.REDIRECT_PARAMETER],
         responses={
-            302: OpenApiResponse(description="To a presigned URL (s3)."),
-            200: OpenApiResponse(description="The bytes (local) or {url, expires_at}."),
-            409: OpenApiResponse(description="UPLOAD_INCOMPLETE for a pending file."),
+            (200, "application/json"): oa.DownloadUrlOut,
+            (200, "*/*"): OpenApiResponse(OpenApiTypes.BINARY, description="The bytes (local store)."),
+            (206, "*/*"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="A range of the bytes (local store)."
+            ),
+            302: OpenApiResponse(description="To the presigned URL (s3)."),
+            400: oa.INVALID_QUERY,
+            404: oa.NOT_FOUND,
+            409: oa.INCOMPLETE,
+            416: OpenApiResponse(description="The range is outside the file (local store)."),
+            503: oa.UNAVAILABLE,
         },
     )
     def get(self, request: Request, file_id: str) -> HttpResponse:
@@ -269,7 +293,7 @@ class FileContentView(APIView):
     parser_classes: list[Any] = []
     required_scope = "any"
 
-    @extend_schema(tags=TAGS, summary="Signed download URL of the local store", responses={200: None})
+    @extend_schema(exclude=True)
     def get(self, request: Request, file_id: str) -> HttpResponse:
         services.check_token(token=request.query_params.get("token", ""), file_id=file_id, method="GET")
         row = file_get(file_id=file_id)
@@ -278,9 +302,7 @@ class FileContentView(APIView):
             raise NotFound("File not found", extra={"file_id": file_id})
         return serve_bytes(store, row, request.META.get("HTTP_RANGE"))
 
-    @extend_schema(
-        tags=TAGS, summary="Signed upload URL of the local store", request=None, responses={200: None}
-    )
+    @extend_schema(exclude=True)
     def put(self, request: Request, file_id: str) -> Response:
         services.check_token(token=request.query_params.get("token", ""), file_id=file_id, method="PUT")
         row = file_get(file_id=file_id)
