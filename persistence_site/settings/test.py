@@ -10,6 +10,8 @@ os.environ.setdefault("API_AUTH_ENABLED", "false")
 # shared with the servers the tests start) would make a test depend on which tests ran before it.
 # The cache's own tests turn it on explicitly.
 os.environ.setdefault("STATS_CACHE_SECONDS", "0")
+# Keys looked up on every request, so a test that revokes a key sees it refused at once.
+os.environ.setdefault("API_KEY_CACHE_SECONDS", "0")
 
 from persistence_site.settings.base import *  # noqa: F403
 
