@@ -160,3 +160,10 @@ def test_the_beat_job_runs_the_sweep(api_client, store, settings):
     File.objects.filter(pk=file_id).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
     assert cleanup_files()["expired"] == 1
     assert store.stat(object_key(file_id)) is None
+
+
+def test_the_effective_config_shows_the_object_store(api_client, store, settings):
+    files = api_client.get("/api/v1/system/config").json()["files"]
+    assert files["backend"] == store.name
+    assert files["max_upload_bytes"] == settings.FILES_MAX_UPLOAD_BYTES
+    assert (files["root"] is None) == store.direct
