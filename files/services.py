@@ -154,12 +154,18 @@ def file_upload_url_create(*, fields: FileFields) -> tuple[File, dict[str, Any]]
     expires = timezone.now() + dt.timedelta(seconds=ttl)
     if store.direct:
         try:
-            upload = store.upload_target(row.object_key, content_type=row.content_type, ttl=ttl)
+            upload = store.upload_target(
+                row.object_key, content_type=row.content_type, size=fields.size or 0, ttl=ttl
+            )
         except ObjectStoreError as exc:
             row.delete()
             raise ObjectStoreUnavailable(str(exc)) from exc
     else:
-        upload = {"method": "PUT", "url": None, "headers": {"Content-Type": row.content_type}}
+        upload = {
+            "method": "PUT",
+            "url": None,
+            "headers": {"Content-Type": row.content_type, "Content-Length": str(fields.size or 0)},
+        }
     upload["expires_at"] = expires
     return row, upload
 

@@ -118,8 +118,8 @@ class ObjectStore(StorageBackend):
         """A presigned GET URL (direct stores only)."""
         raise NotImplementedError
 
-    def upload_target(self, key: str, *, content_type: str, ttl: int) -> dict[str, Any]:
-        """``{"method", "url", "headers"}`` of a presigned PUT (direct stores only)."""
+    def upload_target(self, key: str, *, content_type: str, size: int, ttl: int) -> dict[str, Any]:
+        """``{"method", "url", "headers"}`` of a presigned PUT of exactly ``size`` bytes (direct stores only)."""
         raise NotImplementedError
 
     def sweep_incomplete(self, older_than: dt.datetime) -> int:
@@ -408,14 +408,22 @@ class S3ObjectStore(ObjectStore):
                 ExpiresIn=ttl,
             )
 
-    def upload_target(self, key: str, *, content_type: str, ttl: int) -> dict[str, Any]:
+    def upload_target(self, key: str, *, content_type: str, size: int, ttl: int) -> dict[str, Any]:
+        # Content-Length is a signed header: S3 refuses a body of any other size (the emulator does
+        # not check signatures; ``complete`` checks the size again).
+        params = {
+            "Bucket": self.bucket,
+            "Key": check_key(key),
+            "ContentType": content_type,
+            "ContentLength": size,
+        }
         with self.errors():
-            url = self.signer.generate_presigned_url(
-                "put_object",
-                Params={"Bucket": self.bucket, "Key": check_key(key), "ContentType": content_type},
-                ExpiresIn=ttl,
-            )
-        return {"method": "PUT", "url": url, "headers": {"Content-Type": content_type}}
+            url = self.signer.generate_presigned_url("put_object", Params=params, ExpiresIn=ttl)
+        return {
+            "method": "PUT",
+            "url": url,
+            "headers": {"Content-Type": content_type, "Content-Length": str(size)},
+        }
 
     def sweep_incomplete(self, older_than: dt.datetime) -> int:
         aborted = 0
