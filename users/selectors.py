@@ -70,7 +70,7 @@ def users_page(*, query: Mapping[str, Any]) -> dict[str, Any]:
             users = users.filter(status=status)
         if q:
             # Two prefix ranges, one per unique index (MariaDB merges them: index_merge sort_union).
-            users = users.filter(Q(username__startswith=q) | Q(email_key__startswith=q.lower()))
+            users = users.filter(Q(username__istartswith=q) | Q(email_key__istartswith=q.lower()))
         return page_of(users.order_by("username", "user_id"), params, render=user_out)
 
     return USER_LIST_CACHE.get(
