@@ -28,6 +28,7 @@ from persistence_client.errors import (
 )
 
 API = "/api/v1/translation"
+USERS_API = "/api/v1/users"
 SESSIONS, TASKS = "sessions", "tasks"
 #: Records per batch request the service accepts at most (API.md §2).
 MAX_BATCH = 1000
