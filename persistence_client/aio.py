@@ -19,9 +19,9 @@ import httpx
 
 from persistence_client._core import (
     API,
-    USERS_API,
     SESSIONS,
     TASKS,
+    USERS_API,
     ClientBase,
     Overflow,
     Record,
@@ -223,7 +223,9 @@ class AsyncPersistenceClient(ClientBase):
 
     async def update_user(self, user_id: str, changes: Mapping[str, Any]) -> Record:
         return json_of(
-            await self._call("PATCH", f"{USERS_API}/{segment(user_id)}", body=dict(changes), timeout=self.timeouts.write)
+            await self._call(
+                "PATCH", f"{USERS_API}/{segment(user_id)}", body=dict(changes), timeout=self.timeouts.write
+            )
         )
 
     def iter_users(self, *, page_size: int = 100, **filters: Any) -> AsyncIterator[Record]:
@@ -233,27 +235,37 @@ class AsyncPersistenceClient(ClientBase):
     async def create_user_session(self, user_id: str, **fields: Any) -> Record:
         """A new session with its ``token``. Fields: ttl_seconds, ip, user_agent, data."""
         return json_of(
-            await self._call("POST", f"{USERS_API}/{segment(user_id)}/sessions", body=fields, timeout=self.timeouts.write)
+            await self._call(
+                "POST", f"{USERS_API}/{segment(user_id)}/sessions", body=fields, timeout=self.timeouts.write
+            )
         )
 
     async def validate_user_session(self, token: str, *, touch: bool = False) -> Record:
         """``{"session", "user"}``; ``NotFound`` for an unknown, expired or ended token."""
         body = {"token": token, "touch": touch}
-        return json_of(await self._call("POST", f"{USERS_API}/sessions/validate", body=body, timeout=self.timeouts.query))
+        return json_of(
+            await self._call("POST", f"{USERS_API}/sessions/validate", body=body, timeout=self.timeouts.query)
+        )
 
     async def refresh_user_session(self, session_id: str) -> Record:
         return json_of(
-            await self._call("POST", f"{USERS_API}/sessions/{segment(session_id)}/refresh", timeout=self.timeouts.write)
+            await self._call(
+                "POST", f"{USERS_API}/sessions/{segment(session_id)}/refresh", timeout=self.timeouts.write
+            )
         )
 
     async def end_user_session(self, session_id: str) -> Record:
         return json_of(
-            await self._call("DELETE", f"{USERS_API}/sessions/{segment(session_id)}", timeout=self.timeouts.write)
+            await self._call(
+                "DELETE", f"{USERS_API}/sessions/{segment(session_id)}", timeout=self.timeouts.write
+            )
         )
 
     async def end_user_sessions(self, user_id: str) -> Record:
         return json_of(
-            await self._call("DELETE", f"{USERS_API}/{segment(user_id)}/sessions", timeout=self.timeouts.write)
+            await self._call(
+                "DELETE", f"{USERS_API}/{segment(user_id)}/sessions", timeout=self.timeouts.write
+            )
         )
 
     # --- recovery -------------------------------------------------------------------------------

@@ -20,9 +20,9 @@ import httpx
 
 from persistence_client._core import (
     API,
-    USERS_API,
     SESSIONS,
     TASKS,
+    USERS_API,
     ClientBase,
     Overflow,
     Record,
@@ -228,7 +228,9 @@ class PersistenceClient(ClientBase):
 
     def update_user(self, user_id: str, changes: Mapping[str, Any]) -> Record:
         return json_of(
-            self._call("PATCH", f"{USERS_API}/{segment(user_id)}", body=dict(changes), timeout=self.timeouts.write)
+            self._call(
+                "PATCH", f"{USERS_API}/{segment(user_id)}", body=dict(changes), timeout=self.timeouts.write
+            )
         )
 
     def iter_users(self, *, page_size: int = 100, **filters: Any) -> Iterator[Record]:
@@ -238,17 +240,23 @@ class PersistenceClient(ClientBase):
     def create_user_session(self, user_id: str, **fields: Any) -> Record:
         """A new session with its ``token``. Fields: ttl_seconds, ip, user_agent, data."""
         return json_of(
-            self._call("POST", f"{USERS_API}/{segment(user_id)}/sessions", body=fields, timeout=self.timeouts.write)
+            self._call(
+                "POST", f"{USERS_API}/{segment(user_id)}/sessions", body=fields, timeout=self.timeouts.write
+            )
         )
 
     def validate_user_session(self, token: str, *, touch: bool = False) -> Record:
         """``{"session", "user"}``; ``NotFound`` for an unknown, expired or ended token."""
         body = {"token": token, "touch": touch}
-        return json_of(self._call("POST", f"{USERS_API}/sessions/validate", body=body, timeout=self.timeouts.query))
+        return json_of(
+            self._call("POST", f"{USERS_API}/sessions/validate", body=body, timeout=self.timeouts.query)
+        )
 
     def refresh_user_session(self, session_id: str) -> Record:
         return json_of(
-            self._call("POST", f"{USERS_API}/sessions/{segment(session_id)}/refresh", timeout=self.timeouts.write)
+            self._call(
+                "POST", f"{USERS_API}/sessions/{segment(session_id)}/refresh", timeout=self.timeouts.write
+            )
         )
 
     def end_user_session(self, session_id: str) -> Record:

@@ -30,7 +30,17 @@ from storage_backends.user_sessions import (
 #: Rows deleted per statement by the sweep, so it never holds long locks.
 SWEEP_CHUNK = 1000
 
-_FIELDS = ("session_id", "user_id", "created_at", "last_seen_at", "expires_at", "ttl_seconds", "ip", "user_agent", "data")
+_FIELDS = (
+    "session_id",
+    "user_id",
+    "created_at",
+    "last_seen_at",
+    "expires_at",
+    "ttl_seconds",
+    "ip",
+    "user_agent",
+    "data",
+)
 
 
 def _model() -> type[Model]:
@@ -60,7 +70,11 @@ class DatabaseUserSessions(UserSessionStore):
         with transaction.atomic():
             live = Row.objects.select_for_update().filter(user_id=user_id)
             live.filter(expires_at__lte=now).delete()
-            ids = list(live.filter(expires_at__gt=now).order_by("expires_at", "session_id").values_list("session_id", flat=True))
+            ids = list(
+                live.filter(expires_at__gt=now)
+                .order_by("expires_at", "session_id")
+                .values_list("session_id", flat=True)
+            )
             if len(ids) >= max_per_user:
                 Row.objects.filter(session_id__in=ids[: len(ids) - max_per_user + 1]).delete()
             row = Row.objects.create(
@@ -107,7 +121,11 @@ class DatabaseUserSessions(UserSessionStore):
         return _record(row) if row is not None else None
 
     def list_for_user(self, user_id: str) -> list[Session]:
-        rows = _model().objects.filter(user_id=user_id, expires_at__gt=timezone.now()).order_by("expires_at", "session_id")
+        rows = (
+            _model()
+            .objects.filter(user_id=user_id, expires_at__gt=timezone.now())
+            .order_by("expires_at", "session_id")
+        )
         return [_record(row) for row in rows]
 
     def end(self, session_id: str) -> bool:
@@ -134,7 +152,11 @@ def sweep_expired() -> int:
     on expires_at per chunk."""
     Row, total = _model(), 0
     while True:
-        ids = list(Row.objects.filter(expires_at__lte=timezone.now()).values_list("session_id", flat=True)[:SWEEP_CHUNK])
+        ids = list(
+            Row.objects.filter(expires_at__lte=timezone.now()).values_list("session_id", flat=True)[
+                :SWEEP_CHUNK
+            ]
+        )
         if not ids:
             return total
         total += Row.objects.filter(session_id__in=ids).delete()[0]

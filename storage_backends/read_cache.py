@@ -169,7 +169,9 @@ class ReadCache:
         try:
             if self._fill is None:
                 self._fill = client.register_script(_FILL)
-            filled = self._fill(keys=keys, args=[version, version.encode() + b"\n" + data, ttl], client=client)
+            filled = self._fill(
+                keys=keys, args=[version, version.encode() + b"\n" + data, ttl], client=client
+            )
         except redis.RedisError as exc:
             logger.warning("read cache %s: fill failed: %s", self.name, exc)
             return value

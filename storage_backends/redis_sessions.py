@@ -43,7 +43,15 @@ logger = logging.getLogger(__name__)
 #: Policies under which Redis may drop a key that has not expired. ``volatile-*`` evicts keys with a
 #: TTL, and every session key has one, so those are as bad as ``allkeys-*`` here.
 EVICTING_POLICIES = frozenset(
-    {"allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"}
+    {
+        "allkeys-lru",
+        "allkeys-lfu",
+        "allkeys-random",
+        "volatile-lru",
+        "volatile-lfu",
+        "volatile-random",
+        "volatile-ttl",
+    }
 )
 
 # Shared by the scripts: the server's time in ms, and one session as a flat array (or nil).

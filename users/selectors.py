@@ -1,7 +1,7 @@
 """Reads of users and user sessions, users through the two-level read cache (API.md §8).
 
-    user = user_get(user_id="u1")                    # the rendered user; 404 NotFound
-    page = users_page(query=request.query_params)
+user = user_get(user_id="u1")                    # the rendered user; 404 NotFound
+page = users_page(query=request.query_params)
 """
 
 from __future__ import annotations
@@ -73,9 +73,7 @@ def users_page(*, query: Mapping[str, Any]) -> dict[str, Any]:
             users = users.filter(Q(username__istartswith=q) | Q(email_key__istartswith=q.lower()))
         return page_of(users.order_by("username", "user_id"), params, render=user_out)
 
-    return USER_LIST_CACHE.get(
-        LIST_VERSION, load, key=f"{status}|{q}|{params.page}|{params.page_size}"
-    )
+    return USER_LIST_CACHE.get(LIST_VERSION, load, key=f"{status}|{q}|{params.page}|{params.page_size}")
 
 
 def user_session_get(*, session_id: str) -> dict[str, Any]:

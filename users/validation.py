@@ -1,6 +1,6 @@
 """Request bodies of the users endpoints (API.md §8), validated strictly: wrong types are a 422.
 
-    body = validated(UserCreateIn, request.data)
+body = validated(UserCreateIn, request.data)
 """
 
 from __future__ import annotations

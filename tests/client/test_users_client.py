@@ -22,7 +22,9 @@ def test_sync_user_and_session_calls(live, uid):
         assert client.get_user(user["user_id"])["display_name"] == "Ada"
         assert [u["user_id"] for u in client.iter_users(q=f"n{uid}")] == [user["user_id"]]
         session = client.create_user_session(user["user_id"], ttl_seconds=600)
-        assert client.validate_user_session(session["token"], touch=True)["user"]["user_id"] == user["user_id"]
+        assert (
+            client.validate_user_session(session["token"], touch=True)["user"]["user_id"] == user["user_id"]
+        )
         assert client.refresh_user_session(session["session_id"])["session_id"] == session["session_id"]
         client.end_user_session(session["session_id"])
         with pytest.raises(NotFound):
@@ -39,7 +41,9 @@ def test_async_user_and_session_calls(live, uid):
             assert (await client.update_user(user["user_id"], {"status": "active"}))["status"] == "active"
             assert [u["user_id"] async for u in client.iter_users(q=f"a{uid}")] == [user["user_id"]]
             session = await client.create_user_session(user["user_id"])
-            assert (await client.validate_user_session(session["token"]))["session"]["session_id"] == session["session_id"]
+            assert (await client.validate_user_session(session["token"]))["session"]["session_id"] == session[
+                "session_id"
+            ]
             await client.refresh_user_session(session["session_id"])
             await client.end_user_session(session["session_id"])
             assert await client.end_user_sessions(user["user_id"]) == {"deleted": 0}

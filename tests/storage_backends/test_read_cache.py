@@ -11,9 +11,12 @@ from storage_backends.read_cache import ReadCache, invalidate
 
 
 def _count(cache: str, level: str, result: str) -> float:
-    return REGISTRY.get_sample_value(
-        "persistence_read_cache_requests_total", {"cache": cache, "level": level, "result": result}
-    ) or 0.0
+    return (
+        REGISTRY.get_sample_value(
+            "persistence_read_cache_requests_total", {"cache": cache, "level": level, "result": result}
+        )
+        or 0.0
+    )
 
 
 @pytest.fixture

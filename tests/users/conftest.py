@@ -15,7 +15,9 @@ def uid() -> str:
 @pytest.fixture
 def user(api_client, uid) -> dict:
     response = api_client.post(
-        "/api/v1/users", {"user_id": f"u-{uid}", "username": f"name-{uid}", "email": f"{uid}@Example.com"}, format="json"
+        "/api/v1/users",
+        {"user_id": f"u-{uid}", "username": f"name-{uid}", "email": f"{uid}@Example.com"},
+        format="json",
     )
     assert response.status_code == 201, response.content
     return response.json()

@@ -17,7 +17,12 @@ pytestmark = pytest.mark.django_db
 def test_create_answers_201_with_the_user(api_client, uid):
     response = api_client.post(
         "/api/v1/users",
-        {"user_id": f"u-{uid}", "username": f"n-{uid}", "email": f"{uid}@x.org", "preferences": {"lang": "zh"}},
+        {
+            "user_id": f"u-{uid}",
+            "username": f"n-{uid}",
+            "email": f"{uid}@x.org",
+            "preferences": {"lang": "zh"},
+        },
         format="json",
     )
     assert response.status_code == 201
@@ -32,8 +37,16 @@ def test_create_assigns_a_uuid_when_no_user_id(api_client, uid):
 
 
 @pytest.mark.parametrize(
-    "field, value",
-    [("user_id", "sessions"), ("user_id", "a/b"), ("username", ""), ("email", "not-an-email"), ("username", 5), ("status", "gone"), ("extra", 1)],
+    ("field", "value"),
+    [
+        ("user_id", "sessions"),
+        ("user_id", "a/b"),
+        ("username", ""),
+        ("email", "not-an-email"),
+        ("username", 5),
+        ("status", "gone"),
+        ("extra", 1),
+    ],
 )
 def test_invalid_bodies_are_422_naming_the_field(api_client, uid, field, value):
     response = api_client.post("/api/v1/users", {"username": f"n-{uid}", field: value}, format="json")
@@ -79,7 +92,9 @@ def test_patch_changes_only_the_fields_sent_and_is_read_back_at_once(api_client,
 
 def test_patch_to_a_taken_username_is_409(api_client, user, uid):
     other = api_client.post("/api/v1/users", {"username": f"second-{uid}"}, format="json").json()
-    response = api_client.patch(f"/api/v1/users/{other['user_id']}", {"username": user["username"]}, format="json")
+    response = api_client.patch(
+        f"/api/v1/users/{other['user_id']}", {"username": user["username"]}, format="json"
+    )
     assert response.status_code == 409 and response.json()["errors"][0]["field"] == "username"
 
 
@@ -111,7 +126,13 @@ def test_the_prefix_search_is_an_index_range_not_a_table_scan(uid):
     # given enough rows that a scan would cost more than the indexes
     now = timezone.now()
     User.objects.bulk_create(
-        User(user_id=f"x{uid}{n}", username=f"x{uid}{n}", email_key=f"x{uid}{n}@x.org", created_at=now, updated_at=now)
+        User(
+            user_id=f"x{uid}{n}",
+            username=f"x{uid}{n}",
+            email_key=f"x{uid}{n}@x.org",
+            created_at=now,
+            updated_at=now,
+        )
         for n in range(300)
     )
     # when the page query of `q` is explained
@@ -126,7 +147,9 @@ def test_delete_removes_the_user_and_ends_its_sessions(api_client, user):
     response = api_client.delete(f"/api/v1/users/{user['user_id']}")
     assert response.status_code == 200 and response.json()["ended_sessions"] == 1
     assert api_client.get(f"/api/v1/users/{user['user_id']}").status_code == 404
-    assert api_client.post("/api/v1/users/sessions/validate", {"token": token}, format="json").status_code == 404
+    assert (
+        api_client.post("/api/v1/users/sessions/validate", {"token": token}, format="json").status_code == 404
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -138,7 +161,9 @@ def test_concurrent_duplicate_creates_have_exactly_one_winner(uid):
 
     def create(n: int) -> None:
         barrier.wait()
-        response = APIClient().post("/api/v1/users", {"user_id": f"t{uid}-{n}", "username": f"same-{uid}"}, format="json")
+        response = APIClient().post(
+            "/api/v1/users", {"user_id": f"t{uid}-{n}", "username": f"same-{uid}"}, format="json"
+        )
         statuses.append(response.status_code)
         connection.close()
 

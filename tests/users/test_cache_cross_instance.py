@@ -23,7 +23,9 @@ def test_a_write_on_one_instance_is_read_on_the_other_at_once():
         ids = [f"x{uid}-{n}" for n in range(4)]
         with httpx.Client(base_url=one.url) as c:
             for user_id in ids:
-                assert c.post("/api/v1/users", json={"user_id": user_id, "username": user_id}).status_code == 201
+                assert (
+                    c.post("/api/v1/users", json={"user_id": user_id, "username": user_id}).status_code == 201
+                )
         stop = threading.Event()
         errors: list[str] = []
 
@@ -48,7 +50,12 @@ def test_a_write_on_one_instance_is_read_on_the_other_at_once():
                     # warm the reader's caches with the current state, then write on the other instance
                     c.get(f"{reader_url}/api/v1/users/{ids[0]}")
                     c.get(f"{reader_url}/api/v1/users", params={"q": f"x{uid}-0"})
-                    assert c.patch(f"{writer_url}/api/v1/users/{ids[0]}", json={"display_name": f"v{n}"}).status_code == 200
+                    assert (
+                        c.patch(
+                            f"{writer_url}/api/v1/users/{ids[0]}", json={"display_name": f"v{n}"}
+                        ).status_code
+                        == 200
+                    )
                     got = c.get(f"{reader_url}/api/v1/users/{ids[0]}").json()["display_name"]
                     listed = c.get(f"{reader_url}/api/v1/users", params={"q": f"x{uid}-0"}).json()["items"][0]
                     stale += got != f"v{n}"

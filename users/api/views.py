@@ -230,7 +230,11 @@ class ValidateView(APIView):
 class UserSessionDetailView(APIView):
     required_scope = {"GET": "read", "DELETE": "write"}
 
-    @extend_schema(tags=TAGS, summary="A user session", responses={200: UserSessionOut, 404: SESSION_404, 503: UNAVAILABLE})
+    @extend_schema(
+        tags=TAGS,
+        summary="A user session",
+        responses={200: UserSessionOut, 404: SESSION_404, 503: UNAVAILABLE},
+    )
     def get(self, request: Request, session_id: str) -> Response:
         return Response(selectors.user_session_get(session_id=session_id))
 
@@ -252,6 +256,11 @@ class UserSessionDetailView(APIView):
 class RefreshView(APIView):
     required_scope = "write"
 
-    @extend_schema(tags=TAGS, summary="Refresh a user session", request=None, responses={200: UserSessionOut, 404: SESSION_404, 503: UNAVAILABLE})
+    @extend_schema(
+        tags=TAGS,
+        summary="Refresh a user session",
+        request=None,
+        responses={200: UserSessionOut, 404: SESSION_404, 503: UNAVAILABLE},
+    )
     def post(self, request: Request, session_id: str) -> Response:
         return Response(services.user_session_refresh(session_id=session_id))

@@ -4,48 +4,56 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='User',
+            name="User",
             fields=[
-                ('user_id', models.CharField(max_length=64, primary_key=True, serialize=False)),
-                ('username', models.CharField(max_length=150, unique=True)),
-                ('email', models.CharField(blank=True, max_length=254, null=True)),
-                ('email_key', models.CharField(blank=True, editable=False, max_length=254, null=True, unique=True)),
-                ('display_name', models.CharField(blank=True, default='', max_length=255)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('disabled', 'Disabled')], default='active', max_length=16)),
-                ('preferences', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField()),
-                ('updated_at', models.DateTimeField()),
+                ("user_id", models.CharField(max_length=64, primary_key=True, serialize=False)),
+                ("username", models.CharField(max_length=150, unique=True)),
+                ("email", models.CharField(blank=True, max_length=254, null=True)),
+                (
+                    "email_key",
+                    models.CharField(blank=True, editable=False, max_length=254, null=True, unique=True),
+                ),
+                ("display_name", models.CharField(blank=True, default="", max_length=255)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("disabled", "Disabled")],
+                        default="active",
+                        max_length=16,
+                    ),
+                ),
+                ("preferences", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField()),
+                ("updated_at", models.DateTimeField()),
             ],
             options={
-                'db_table': 'platform_users',
-                'indexes': [models.Index(fields=['status', 'username'], name='platform_users_status_name')],
+                "db_table": "platform_users",
+                "indexes": [models.Index(fields=["status", "username"], name="platform_users_status_name")],
             },
         ),
         migrations.CreateModel(
-            name='UserSessionRow',
+            name="UserSessionRow",
             fields=[
-                ('session_id', models.CharField(max_length=64, primary_key=True, serialize=False)),
-                ('token_hash', models.CharField(max_length=64, unique=True)),
-                ('user_id', models.CharField(db_index=True, max_length=64)),
-                ('created_at', models.DateTimeField()),
-                ('last_seen_at', models.DateTimeField()),
-                ('expires_at', models.DateTimeField(db_index=True)),
-                ('ttl_seconds', models.PositiveIntegerField()),
-                ('ip', models.CharField(blank=True, max_length=64, null=True)),
-                ('user_agent', models.CharField(blank=True, max_length=512, null=True)),
-                ('data', models.JSONField(blank=True, default=dict)),
+                ("session_id", models.CharField(max_length=64, primary_key=True, serialize=False)),
+                ("token_hash", models.CharField(max_length=64, unique=True)),
+                ("user_id", models.CharField(db_index=True, max_length=64)),
+                ("created_at", models.DateTimeField()),
+                ("last_seen_at", models.DateTimeField()),
+                ("expires_at", models.DateTimeField(db_index=True)),
+                ("ttl_seconds", models.PositiveIntegerField()),
+                ("ip", models.CharField(blank=True, max_length=64, null=True)),
+                ("user_agent", models.CharField(blank=True, max_length=512, null=True)),
+                ("data", models.JSONField(blank=True, default=dict)),
             ],
             options={
-                'db_table': 'platform_user_sessions',
-                'indexes': [models.Index(fields=['user_id', 'expires_at'], name='platform_usess_user_exp')],
+                "db_table": "platform_user_sessions",
+                "indexes": [models.Index(fields=["user_id", "expires_at"], name="platform_usess_user_exp")],
             },
         ),
     ]
