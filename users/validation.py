@@ -68,12 +68,19 @@ class UserCreateIn(_Strict):
     preferences: FreeJSON = Field(default_factory=dict)
 
 
+def _optional(description: str) -> Any:
+    """A field a PATCH may leave out but not send as null; the schema shows no ``default: null``."""
+    return Field(
+        default=None, description=description, json_schema_extra=lambda schema: schema.pop("default", None)
+    )
+
+
 class UserUpdateIn(_Strict):
-    username: Username = None  # type: ignore[assignment]
-    email: Email = None
-    display_name: DisplayName = None  # type: ignore[assignment]
-    status: Status = None  # type: ignore[assignment]
-    preferences: FreeJSON = None  # type: ignore[assignment]
+    username: Username = _optional("1-150 characters, unique.")
+    email: Email = Field(default=None, description="null removes the email.")
+    display_name: DisplayName = _optional("0-255 characters.")
+    status: Status = _optional("active or disabled; a disabled user's tokens are refused at once.")
+    preferences: FreeJSON = _optional("Replaced whole.")
 
     @field_validator("username", "display_name", "status", "preferences", mode="before")
     @classmethod

@@ -295,6 +295,7 @@ SPECTACULAR_SETTINGS = {
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "SessionStatusEnum": ["pending", "processing", "completed", "failed", "cancelled"],
     "TaskStatusEnum": ["pending", "processing", "completed", "failed"],
+    "UserStatusEnum": ["active", "disabled"],
 }
 
 # --- Metrics -------------------------------------------------------------------------------------

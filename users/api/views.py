@@ -92,6 +92,7 @@ class UserListView(APIView):
     @extend_schema(
         tags=TAGS,
         summary="List users",
+        operation_id="v1_users_list",
         description="Ordered by username, ties by user_id. `q`: prefix of the username or (case-insensitively) "
         "of the email.",
         parameters=[
@@ -108,6 +109,7 @@ class UserListView(APIView):
     @extend_schema(
         tags=TAGS,
         summary="Create a user",
+        operation_id="v1_users_create",
         request=UserCreateIn,
         responses={201: UserOut, **BAD_BODY, 409: CONFLICT, 503: UNAVAILABLE},
     )
@@ -120,13 +122,16 @@ class UserListView(APIView):
 class UserDetailView(APIView):
     required_scope = {"GET": "read", "PATCH": "write", "DELETE": "admin"}
 
-    @extend_schema(tags=TAGS, summary="A user", responses={200: UserOut, 404: USER_404})
+    @extend_schema(
+        tags=TAGS, summary="A user", operation_id="v1_users_get", responses={200: UserOut, 404: USER_404}
+    )
     def get(self, request: Request, user_id: str) -> Response:
         return Response(selectors.user_get(user_id=user_id))
 
     @extend_schema(
         tags=TAGS,
         summary="Change a user",
+        operation_id="v1_users_update",
         description="Only the fields sent change; preferences is replaced whole.",
         request=UserUpdateIn,
         responses={200: UserOut, **BAD_BODY, 404: USER_404, 409: CONFLICT, 503: UNAVAILABLE},
@@ -139,6 +144,7 @@ class UserDetailView(APIView):
     @extend_schema(
         tags=TAGS,
         summary="Delete a user",
+        operation_id="v1_users_delete",
         description="Ends all of the user's sessions, then deletes the user. Scope admin.",
         responses={
             200: inline_serializer(
@@ -163,6 +169,7 @@ class UserSessionsView(APIView):
     @extend_schema(
         tags=TAGS,
         summary="Start a user session",
+        operation_id="v1_users_sessions_create",
         description="At most USER_SESSIONS_PER_USER live sessions: the one expiring soonest makes room.",
         request=SessionCreateIn,
         responses={
@@ -181,6 +188,7 @@ class UserSessionsView(APIView):
     @extend_schema(
         tags=TAGS,
         summary="A user's live sessions",
+        operation_id="v1_users_sessions_list",
         responses={
             200: inline_serializer(
                 "UserSessionList",
@@ -196,6 +204,7 @@ class UserSessionsView(APIView):
     @extend_schema(
         tags=TAGS,
         summary="End all of a user's sessions",
+        operation_id="v1_users_sessions_end_all",
         responses={
             200: inline_serializer("UserSessionsEnded", {"deleted": serializers.IntegerField()}),
             404: USER_404,
@@ -212,6 +221,7 @@ class ValidateView(APIView):
     @extend_schema(
         tags=TAGS,
         summary="Validate a token",
+        operation_id="v1_users_sessions_validate",
         description="touch: true slides expires_at by the session's ttl. 404 for an unknown, expired or "
         "ended token, or a disabled user.",
         request=ValidateIn,
@@ -233,6 +243,7 @@ class UserSessionDetailView(APIView):
     @extend_schema(
         tags=TAGS,
         summary="A user session",
+        operation_id="v1_user_session_get",
         responses={200: UserSessionOut, 404: SESSION_404, 503: UNAVAILABLE},
     )
     def get(self, request: Request, session_id: str) -> Response:
@@ -241,6 +252,7 @@ class UserSessionDetailView(APIView):
     @extend_schema(
         tags=TAGS,
         summary="End a user session",
+        operation_id="v1_user_session_end",
         responses={
             200: inline_serializer(
                 "UserSessionEnded", {"status": serializers.CharField(), "session_id": serializers.CharField()}
@@ -259,6 +271,7 @@ class RefreshView(APIView):
     @extend_schema(
         tags=TAGS,
         summary="Refresh a user session",
+        operation_id="v1_user_session_refresh",
         request=None,
         responses={200: UserSessionOut, 404: SESSION_404, 503: UNAVAILABLE},
     )
