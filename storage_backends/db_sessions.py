@@ -1,8 +1,9 @@
 """The embedded-mode store of user sessions: a database table, same behaviour as the Redis plugin.
 
 Used when there is no ``REDIS_URL``. Expiry is checked on every read (an expired row is never
-answered), and expired rows are deleted on each create for that user and by ``sweep_expired``
-(Celery beat, or ``manage.py sweep_user_sessions``).
+answered). Expired rows are deleted on each create for that user, by a sweep of the whole table at
+most every ``SWEEP_INTERVAL`` seconds while sessions are being created (the embedded mode runs no
+Celery beat), and by ``manage.py sweep_user_sessions`` (cron).
 
     STORAGE_BACKENDS["user_sessions"] = "storage_backends.db_sessions.DatabaseUserSessions"
     record, token = user_session_store().create(user_id="u1", ttl_seconds=3600, max_per_user=100)
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import time
 from typing import Any
 
 from django.apps import apps
@@ -29,6 +31,9 @@ from storage_backends.user_sessions import (
 
 #: Rows deleted per statement by the sweep, so it never holds long locks.
 SWEEP_CHUNK = 1000
+#: Seconds between two sweeps of the table triggered by creates: expired rows are never answered
+#: anyway, so the sweep only bounds the table's size.
+SWEEP_INTERVAL = 600.0
 
 _FIELDS = (
     "session_id",
@@ -54,6 +59,9 @@ def _record(row: Any) -> Session:
 
 class DatabaseUserSessions(UserSessionStore):
     name = "database"
+
+    def __init__(self) -> None:
+        self._next_sweep = time.monotonic() + SWEEP_INTERVAL
 
     def create(
         self,
@@ -89,6 +97,9 @@ class DatabaseUserSessions(UserSessionStore):
                 user_agent=user_agent,
                 data=data or {},
             )
+        if time.monotonic() >= self._next_sweep:
+            self._next_sweep = time.monotonic() + SWEEP_INTERVAL
+            sweep_expired()
         return _record(row), token
 
     def _slide(self, row: Any) -> Any:

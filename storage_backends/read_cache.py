@@ -31,7 +31,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -93,7 +93,7 @@ def _redis() -> redis.Redis | None:
 
 
 def _prefix() -> str:
-    return f"{settings.BUFFER_KEY_PREFIX.split(':', 1)[0]}:{{readcache}}"
+    return settings.READ_CACHE_KEY_PREFIX
 
 
 class _LocalVersions:
@@ -225,9 +225,9 @@ def invalidate(*version_keys: str) -> None:
         raise ServiceUnavailable("The cache store is unavailable; retry later.") from exc
 
 
-def invalidate_on_commit(*version_keys: Iterable[str] | str) -> None:
+def invalidate_on_commit(*version_keys: str) -> None:
     """``invalidate`` now and again once the current transaction commits (see the module docstring)."""
-    keys = tuple(str(k) for k in version_keys)
+    keys = tuple(version_keys)
     invalidate(*keys)
 
     def again() -> None:

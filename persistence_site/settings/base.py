@@ -179,6 +179,7 @@ READ_CACHE_ENABLED = env.bool("READ_CACHE_ENABLED", default=True)
 READ_CACHE_L1_SECONDS = min(positive_int(env, "READ_CACHE_L1_SECONDS", 10), 10)
 READ_CACHE_L2_SECONDS = min(positive_int(env, "READ_CACHE_L2_SECONDS", 60), 60)
 READ_CACHE_L1_MAX_ENTRIES = positive_int(env, "READ_CACHE_L1_MAX_ENTRIES", 10_000)
+READ_CACHE_KEY_PREFIX = env.str("READ_CACHE_KEY_PREFIX", default="persistence:{readcache}")
 
 # --- Celery ------------------------------------------------------------------------------------
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html

@@ -36,3 +36,12 @@ def test_the_cap_evicts_the_soonest_expiring():
     made = [store.create(user_id="u3", ttl_seconds=100 + n, max_per_user=2)[0] for n in range(3)]
     assert [s["session_id"] for s in store.list_for_user("u3")] == [m["session_id"] for m in made[1:]]
     assert store.end_all("u3") == 2
+
+
+def test_creates_sweep_the_whole_table_once_the_interval_has_passed(monkeypatch):
+    store = DatabaseUserSessions()
+    store.create(user_id="u4", ttl_seconds=1, max_per_user=10)
+    time.sleep(1.05)
+    monkeypatch.setattr(store, "_next_sweep", 0.0)
+    store.create(user_id="u5", ttl_seconds=60, max_per_user=10)
+    assert list(UserSessionRow.objects.values_list("user_id", flat=True)) == ["u5"]

@@ -140,6 +140,10 @@ def test_redis_down_is_503_for_session_calls_while_user_reads_are_served(api_cli
         assert response.status_code == 503 and response.json()["error_code"] == "STORAGE_UNAVAILABLE"
         assert _validate(api_client, "x").status_code == 503
         assert api_client.get(f"/api/v1/users/{user['user_id']}").json()["username"] == user["username"]
+        # a user write is refused rather than leaving caches that could not be told of it
+        refused = api_client.patch(f"/api/v1/users/{user['user_id']}", {"display_name": "x"}, format="json")
+        assert refused.status_code == 503 and refused.json()["error_code"] == "STORAGE_UNAVAILABLE"
+        assert api_client.get(f"/api/v1/users/{user['user_id']}").json()["display_name"] == ""
     finally:
         redis_sessions._client.cache_clear()
         read_cache._client.cache_clear()
