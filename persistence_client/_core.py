@@ -20,6 +20,7 @@ import httpx
 from persistence_client.errors import (
     AuthError,
     BufferFull,
+    Conflict,
     NotFound,
     PersistenceError,
     Throttled,
@@ -108,6 +109,8 @@ def error_for(response: httpx.Response) -> PersistenceError:
         return AuthError(detail, **kwargs)
     if status == 404:
         return NotFound(detail, **kwargs)
+    if status == 409:
+        return Conflict(detail, **kwargs)
     if status == 429:
         return Throttled(detail, **kwargs)
     if status >= 500:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from persistence_client import AsyncPersistenceClient, NotFound, PersistenceClient, ValidationFailed
+from persistence_client import AsyncPersistenceClient, Conflict, NotFound, PersistenceClient
 
 # The live service uses the test database; the mark makes pytest-django set it up.
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 def test_sync_user_and_session_calls(live, uid):
     with PersistenceClient(live.url, api_key=live.key) as client:
         user = client.create_user({"user_id": f"u{uid}", "username": f"n{uid}", "email": f"{uid}@x.org"})
-        with pytest.raises(ValidationFailed) as taken:
+        with pytest.raises(Conflict) as taken:
             client.create_user({"username": f"n{uid}"})
         assert taken.value.status == 409 and taken.value.errors[0]["field"] == "username"
         assert client.update_user(user["user_id"], {"display_name": "Ada"})["display_name"] == "Ada"
