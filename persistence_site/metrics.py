@@ -19,7 +19,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -51,6 +51,12 @@ FLUSH_RECORD_FAILURES = Counter(
     "Flush attempts of one record that failed with an unknown error (the record stays buffered and is "
     "retried, then dead-lettered after FLUSH_MAX_ATTEMPTS).",
     ["type"],
+)
+FLUSH_CHUNK_SIZE = Gauge(
+    "persistence_flush_chunk_size",
+    "Records per flush transaction, adapted to how long the last ones took (500-5,000).",
+    ["type"],
+    multiprocess_mode="mostrecent",
 )
 DATA_LOSS = Counter("persistence_data_loss", "Accepted records lost. Must stay 0.")
 

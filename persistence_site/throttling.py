@@ -1,32 +1,35 @@
-"""Rate limits per API key and per client IP: DRF throttles counting in the Django cache (Redis,
-or local memory in the embedded mode). Over the limit: 429 THROTTLED with ``Retry-After``.
+"""Rate limits per client IP, per API key and on failed authentications, counted in the Django cache
+(Redis, or local memory in the embedded mode). Over a limit: 429 THROTTLED with ``Retry-After``.
 
-    REST_FRAMEWORK = {
-        "DEFAULT_THROTTLE_CLASSES": ["persistence_site.throttling.APIKeyRateThrottle",
-                                     "persistence_site.throttling.ClientIPRateThrottle"],
-        "DEFAULT_THROTTLE_RATES": {"api_key": "6000/min", "client_ip": "30000/min"},
-    }
+    REST_FRAMEWORK = {"DEFAULT_THROTTLE_RATES": {"client_ip": "30000/min", "api_key": "6000/min",
+                                                 "auth_failure": "120/min"}}
+    limits = RequestLimits(request, key_prefix="abcd1234")   # in the authentication
+    limits.check_before_lookup()      # 429 for the address, before any database lookup
+    ... look the key up ...
+    limits.record_failure()  or  limits.check_key()
 
-The per-IP limit and the limit on failed authentications are checked by the authentication
-itself (``api_keys.authentication``), before the key is looked up: DRF checks its throttles only
-after authentication and permissions, so a request with no key or a wrong key would otherwise be
-refused (401) without ever being counted, and a flood of bad keys would cost one database lookup
-each with no limit.
+The limits are checked by the authentication (``api_keys.authentication``), before the key is looked
+up: DRF checks its throttles only after authentication and permissions, so a request with no key or
+a wrong key would otherwise be refused (401) without ever being counted, and a flood of bad keys
+would cost one database lookup each with no limit. All three counters of a request are read and
+advanced in one Redis round trip (a pipeline); a failed authentication costs a second one, which
+also gives the request back to the key it named (a wrong secret must not spend its key's budget).
 
-Why not DRF's ``SimpleRateThrottle`` as it is: it keeps a list of every request time per client
-and rewrites the whole list on each request (get, modify, set). At the rates the translation
-client needs that list is thousands of entries long, and two workers updating it at once lose
-each other's requests. A fixed-window counter (one atomic INCR per request, the key expiring
-with its window) costs the same at any rate and counts correctly across processes. The price is
-that a client may send up to twice the limit across a window boundary, which is fine for
-protecting the service.
+Why fixed windows and not DRF's ``SimpleRateThrottle``: it keeps a list of every request time per
+client and rewrites the whole list on each request (get, modify, set). At the rates the translation
+client needs that list is thousands of entries long, and two workers updating it at once lose each
+other's requests. A counter per window (one atomic INCR, the key expiring with its window) costs the
+same at any rate and counts correctly across processes. The price is that a client may send up to
+twice the limit across a window boundary, which is fine for protecting the service.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from typing import Any
+import time
+from dataclasses import dataclass
 
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
@@ -34,125 +37,156 @@ from django.core.exceptions import ImproperlyConfigured
 from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle
 
 logger = logging.getLogger(__name__)
 
 OFF = ("", "off", "none")
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+SCOPES = ("client_ip", "api_key", "auth_failure")
 
 
-class FixedWindowRateThrottle(SimpleRateThrottle):
-    """``SimpleRateThrottle`` with a counter per window instead of a request log (see module doc)."""
+@dataclass(frozen=True)
+class Limit:
+    """One rate (``N/s``, ``N/min``, ``N/hour``, ``N/day``) of one scope, as fixed windows."""
 
-    cache_format = "throttle:%(scope)s:%(ident)s"
+    scope: str
+    requests: int
+    seconds: int
 
-    def get_rate(self) -> str | None:
-        # Read at request time (DRF reads its class attribute once at import), so settings
-        # overrides and reloads take effect.
+    @classmethod
+    def of(cls, scope: str) -> Limit | None:
+        """The scope's limit from ``DEFAULT_THROTTLE_RATES`` (read per request, so settings
+        overrides take effect), or None when it is off."""
         try:
-            rate = api_settings.DEFAULT_THROTTLE_RATES[self.scope]
+            rate = api_settings.DEFAULT_THROTTLE_RATES[scope]
         except KeyError:
-            raise ImproperlyConfigured(
-                f"REST_FRAMEWORK['DEFAULT_THROTTLE_RATES'] has no {self.scope!r}"
-            ) from None
-        return None if rate is None or str(rate).strip().lower() in OFF else rate
-
-    def allow_request(self, request: Request, view: Any) -> bool:
-        if self.rate is None:
-            return True
-        ident_key = self.get_cache_key(request, view)
-        if ident_key is None:
-            return True
-        now = self.timer()
-        window = int(now // self.duration)
-        self.wait_seconds = (window + 1) * self.duration - now
+            raise ImproperlyConfigured(f"REST_FRAMEWORK['DEFAULT_THROTTLE_RATES'] has no {scope!r}") from None
+        if rate is None or str(rate).strip().lower() in OFF:
+            return None
+        count, _, period = str(rate).partition("/")
         try:
-            count = self._count(f"{ident_key}:{window}")
+            return cls(scope, int(count), _PERIODS[period.strip()[:1]])
+        except (KeyError, ValueError):
+            raise ImproperlyConfigured(f"Rate {rate!r} of {scope!r} is not like 100/min") from None
+
+    def key(self, ident: str, now: float) -> str:
+        return f"throttle:{self.scope}:{ident}:{int(now // self.seconds)}"
+
+    def wait(self, now: float) -> int:
+        """Seconds until this window ends (at least 1: the Retry-After)."""
+        return max(math.ceil((int(now // self.seconds) + 1) * self.seconds - now), 1)
+
+
+class _ClientAddress(BaseThrottle):
+    """DRF's client address: REMOTE_ADDR, or X-Forwarded-For behind ``NUM_PROXIES`` trusted proxies
+    (``TRUSTED_PROXY_COUNT``), so a client cannot pick its own address by sending the header."""
+
+
+def client_address(request: Request) -> str:
+    return _ClientAddress().get_ident(request)
+
+
+class RequestLimits:
+    """The three limits of one API request, counted in one round trip (see the module doc)."""
+
+    def __init__(self, request: Request, *, key_prefix: str | None) -> None:
+        self.now = time.time()
+        self.address = client_address(request)
+        self.key_prefix = key_prefix
+        self.limits = {scope: Limit.of(scope) for scope in SCOPES}
+        self.counts: dict[str, int] = {}
+
+    def _active(self, scope: str, ident: str | None) -> tuple[Limit, str] | None:
+        limit = self.limits[scope]
+        if limit is None or ident is None:
+            return None
+        return limit, limit.key(ident, self.now)
+
+    def check_before_lookup(self) -> None:
+        """Count the request for its address and its key; 429 if the address is over its limit or
+        failed authentication too often in this window. The key's own limit is checked by
+        ``check_key`` once the key is known to be valid."""
+        address = self._active("client_ip", self.address)
+        key = self._active("api_key", self.key_prefix)
+        failures = self._active("auth_failure", self.address if self.key_prefix else None)
+        increments = {scope: item for scope, item in (("client_ip", address), ("api_key", key)) if item}
+        reads = {"auth_failure": failures} if failures else {}
+        try:
+            self.counts = _count(increments, reads)
         except Exception:  # the cache store is down: let the request through rather than fail it
             logger.warning("throttle: cache unavailable; request not counted", exc_info=True)
-            return True
-        return count <= self.num_requests
-
-    def _count(self, key: str) -> int:
-        """Add this request to the window's counter and return the new count."""
-        # The key outlives its window by a second, so a window never restarts from zero early.
-        timeout = self.duration + 1
-        backend = caches["default"]
-        if isinstance(backend, RedisCache):
-            # One round trip instead of the cache API's three (SET NX, EXISTS, INCR). get_client
-            # is Django's RedisCacheClient method; the key is the cache's own (prefixed) form.
-            full_key = backend.make_and_validate_key(key)
-            pipe = backend._cache.get_client(full_key, write=True).pipeline(transaction=False)
-            pipe.set(full_key, 0, ex=timeout, nx=True)
-            pipe.incr(full_key)
-            return int(pipe.execute()[1])
-        # Other backends (local memory in the embedded mode): the portable cache API.
-        backend.add(key, 0, timeout)
-        try:
-            return backend.incr(key)
-        except ValueError:  # expired between add and incr: this request opens a new count
-            backend.add(key, 1, timeout)
-            return 1
-
-    def wait(self) -> float:
-        return max(math.ceil(self.wait_seconds), 1)
-
-    def check(self, request: Request) -> None:
-        """Count this request; raise ``Throttled`` (429 with Retry-After) when over the limit."""
-        if not self.allow_request(request, None):
-            raise exceptions.Throttled(wait=self.wait())
-
-
-class APIKeyRateThrottle(FixedWindowRateThrottle):
-    """Per API key (by its public prefix, never the secret). Rate: ``THROTTLE_RATE_KEY``."""
-
-    scope = "api_key"
-
-    def get_cache_key(self, request: Request, view: Any) -> str | None:
-        from api_keys.models import APIKey
-
-        if not isinstance(request.auth, APIKey):
-            return None
-        return self.cache_format % {"scope": self.scope, "ident": request.auth.prefix}
-
-
-class ClientIPRateThrottle(FixedWindowRateThrottle):
-    """Per client IP, every request (with or without a key, counted before the key is checked).
-    Rate: ``THROTTLE_RATE_IP``.
-
-    The address is REMOTE_ADDR unless ``TRUSTED_PROXY_COUNT`` (DRF's NUM_PROXIES) says how many
-    proxies in front of the service append to X-Forwarded-For; a client cannot forge it then.
-    """
-
-    scope = "client_ip"
-
-    def get_cache_key(self, request: Request, view: Any) -> str | None:
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
-
-
-class AuthFailureRateThrottle(FixedWindowRateThrottle):
-    """Failed authentications (unknown, revoked or expired key) per client IP. Over the limit, the
-    address gets 429 for the rest of the window without its keys being looked up at all.
-    Rate: ``THROTTLE_RATE_AUTH_FAILURES``."""
-
-    scope = "auth_failure"
-
-    def get_cache_key(self, request: Request, view: Any) -> str | None:
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
-
-    def check_not_blocked(self, request: Request) -> None:
-        """429 if this address failed too often in the current window (counts nothing)."""
-        if self.rate is None:
+            self.counts = {}
             return
-        window = int(self.timer() // self.duration)
+        self._refuse_over("client_ip", self.counts.get("client_ip", 0) > self._allowed("client_ip"))
+        self._refuse_over("auth_failure", self.counts.get("auth_failure", 0) >= self._allowed("auth_failure"))
+
+    def check_key(self) -> None:
+        """429 if the (valid) key is over its own limit."""
+        self._refuse_over("api_key", self.counts.get("api_key", 0) > self._allowed("api_key"))
+
+    def record_failure(self) -> None:
+        """The key was wrong: count a failure for the address, and give the request back to the key
+        it named (a guesser must not spend a real key's budget)."""
+        failures = self._active("auth_failure", self.address)
+        key = self._active("api_key", self.key_prefix) if "api_key" in self.counts else None
         try:
-            failures = caches["default"].get(f"{self.get_cache_key(request, None)}:{window}") or 0
+            _count({"auth_failure": failures} if failures else {}, {}, give_back=key)
         except Exception:
-            logger.warning("throttle: cache unavailable; failures not checked", exc_info=True)
-            return
-        if int(failures) >= self.num_requests:
-            self.wait_seconds = (window + 1) * self.duration - self.timer()
-            raise exceptions.Throttled(wait=self.wait())
+            logger.warning("throttle: cache unavailable; failure not counted", exc_info=True)
 
-    def record_failure(self, request: Request) -> None:
-        self.allow_request(request, None)
+    def _allowed(self, scope: str) -> float:
+        limit = self.limits[scope]
+        return limit.requests if limit is not None else math.inf
+
+    def _refuse_over(self, scope: str, over: bool) -> None:
+        limit = self.limits[scope]
+        if over and limit is not None:
+            raise exceptions.Throttled(wait=limit.wait(self.now))
+
+
+def _count(
+    increments: dict[str, tuple[Limit, str]],
+    reads: dict[str, tuple[Limit, str]],
+    give_back: tuple[Limit, str] | None = None,
+) -> dict[str, int]:
+    """Add one to each counter of ``increments``, read those of ``reads`` (and take one back from
+    ``give_back``); returns scope -> count. One pipeline on Redis; the cache API elsewhere."""
+    if not increments and not reads and give_back is None:
+        return {}
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        # The cache's own (prefixed) keys, on the client Django's RedisCacheClient picks for them.
+        full = {
+            scope: backend.make_and_validate_key(key) for scope, (_, key) in {**increments, **reads}.items()
+        }
+        any_key = next(iter(full.values()), None) or backend.make_and_validate_key(give_back[1])  # type: ignore[index]
+        pipe = backend._cache.get_client(any_key, write=True).pipeline(transaction=False)
+        for scope, (limit, _) in increments.items():
+            # The key outlives its window by a second, so a window never restarts from zero early.
+            pipe.set(full[scope], 0, ex=limit.seconds + 1, nx=True)
+            pipe.incr(full[scope])
+        for scope in reads:
+            pipe.get(full[scope])
+        if give_back is not None:
+            pipe.decr(backend.make_and_validate_key(give_back[1]))
+        replies = pipe.execute()
+        counts = {scope: int(replies[2 * i + 1]) for i, scope in enumerate(increments)}
+        offset = 2 * len(increments)
+        for i, scope in enumerate(reads):
+            counts[scope] = int(replies[offset + i] or 0)
+        return counts
+    counts = {}
+    for scope, (limit, key) in increments.items():
+        backend.add(key, 0, limit.seconds + 1)
+        try:
+            counts[scope] = backend.incr(key)
+        except ValueError:  # expired between add and incr: this request opens a new count
+            backend.add(key, 1, limit.seconds + 1)
+            counts[scope] = 1
+    for scope, (_, key) in reads.items():
+        counts[scope] = int(backend.get(key) or 0)
+    if give_back is not None:
+        with contextlib.suppress(ValueError):  # expired meanwhile: nothing to give back
+            backend.decr(give_back[1])
+    return counts

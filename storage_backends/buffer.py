@@ -188,6 +188,10 @@ class WriteBuffer:
     #: Names this buffer's state in the database's checkpoint (``BufferCheckpoint``).
     name = "buffer"
 
+    #: True when ``scan`` may run in another thread than the flusher's (with its own connection):
+    #: the flusher then reads ahead while the database writes.
+    reads_off_thread = False
+
     #: True for a store that can lose its state independently of the database (Redis restarted
     #: without persistence); the flusher then compares ``last_sequence`` with its checkpoint.
     can_lose_state = False

@@ -26,14 +26,21 @@ Guarantees and how:
   after ``FLUSH_MAX_ATTEMPTS`` (shown meanwhile by /recovery/status and ``persistence_buffer_retrying``).
   No record can stop the others, and a flush never fails with anything but ``FlushFailed``.
 
-Cost: one chunk (``CHUNK_SIZE`` records) in memory at a time; one upsert transaction per chunk plus
-one per split when a chunk holds bad records (about 2*log2(chunk) for one bad record).
+Speed: the next records are read from the buffer and decoded by a thread while the database writes
+the current chunk (Redis buffer; the SQLite one reads in the flusher's own transaction), and the
+chunk size adapts between ``MIN_CHUNK`` and ``MAX_CHUNK`` records so that one chunk takes about
+``TARGET_CHUNK_SECONDS`` (``persistence_flush_chunk_size`` shows it).
+
+Cost: at most two chunks (``MAX_CHUNK`` records) in memory at a time; one upsert transaction per
+chunk plus one per split when a chunk holds bad records (about 2*log2(chunk) for one bad record).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import queue
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -55,8 +62,18 @@ from storage_backends.records import BufferedRecord, decode
 
 logger = logging.getLogger(__name__)
 
-# Records per database transaction: about 1 MB of typical tasks, one round trip, bounded memory.
-CHUNK_SIZE = 1000
+# Records per database transaction, adapted between these bounds: 500 keeps a slow database's
+# transactions (and the flush lock's renewals) short; 5,000 (about 5 MB of typical tasks) bounds
+# the flusher's memory and the rows one transaction locks.
+MIN_CHUNK, MAX_CHUNK = 500, 5000
+# A chunk should take about this long to write: long enough that per-chunk round trips (lock
+# renewal, session check, compare-and-delete) are noise, short enough to stop soon after a budget.
+TARGET_CHUNK_SECONDS = 0.25
+# Records read from the buffer at a time by the prefetching thread.
+READ_UNIT = 500
+
+#: The current chunk size per collection (this process's flushers learn it across flushes).
+_chunk_sizes: dict[str, int] = {}
 
 
 @dataclass
@@ -177,11 +194,16 @@ def _flush_collection(
     started = time.perf_counter()
     written_before = result.written[collection]
     try:
-        for chunk in buffer.scan(collection, CHUNK_SIZE):
+        units = _decoded(buffer, collection)
+        if buffer.reads_off_thread:
+            units = _prefetched(units)
+        for chunk in _chunks(units, collection):
             if deadline is not None and time.monotonic() > deadline:
                 result.complete = False
                 break
+            chunk_started = time.perf_counter()
             _flush_chunk(buffer, collection, chunk, lock, result)
+            _adapt_chunk_size(collection, len(chunk), time.perf_counter() - chunk_started)
     except (FlushFailed, ServiceUnavailable):
         metrics.FLUSH_ERRORS.labels(type=item_type).inc()
         raise
@@ -202,18 +224,101 @@ def _flush_collection(
             metrics.FLUSH_DURATION.labels(type=item_type).observe(time.perf_counter() - started)
 
 
+Decoded = tuple[BufferedRecord, "dict[str, Any] | Exception"]
+
+
+def _decoded(buffer: WriteBuffer, collection: str) -> Iterator[list[Decoded]]:
+    """The buffered records in units of ``READ_UNIT``, each with its decoded record (or the error
+    that decoding raised: stored bytes that cannot become a record)."""
+    for unit in buffer.scan(collection, READ_UNIT):
+        decoded: list[Decoded] = []
+        for entry in unit:
+            try:
+                decoded.append((entry, decode(collection, entry)))
+            except Exception as exc:
+                decoded.append((entry, exc))
+        yield decoded
+
+
+_END = object()
+
+
+def _prefetched(units: Iterator[list[Decoded]]) -> Iterator[list[Decoded]]:
+    """``units`` produced by a thread running one step ahead, so reading and decoding the next
+    records overlaps the database writing the current ones. An error of the thread is raised here;
+    leaving early stops the thread."""
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def put(item: Any) -> None:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def produce() -> None:
+        try:
+            for unit in units:
+                put(unit)
+                if stop.is_set():
+                    return
+            put(_END)
+        except BaseException as exc:  # handed to the flusher, which decides
+            put(exc)
+
+    thread = threading.Thread(target=produce, name="flush-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def _chunks(units: Iterator[list[Decoded]], collection: str) -> Iterator[list[Decoded]]:
+    """Units gathered into chunks of the collection's current size (read before each chunk)."""
+    pending: list[Decoded] = []
+    for unit in units:
+        pending.extend(unit)
+        if len(pending) >= _chunk_sizes.get(collection, 1000):
+            yield pending
+            pending = []
+    if pending:
+        yield pending
+
+
+def _adapt_chunk_size(collection: str, rows: int, seconds: float) -> None:
+    """Grow the chunk after quick writes, shrink it after slow ones, within the bounds."""
+    size = _chunk_sizes.get(collection, 1000)
+    if rows >= size and seconds < TARGET_CHUNK_SECONDS / 2:
+        size = min(int(size * 1.5), MAX_CHUNK)
+    elif seconds > TARGET_CHUNK_SECONDS * 2:
+        size = max(int(size / 1.5), MIN_CHUNK)
+    _chunk_sizes[collection] = size
+    metrics.FLUSH_CHUNK_SIZE.labels(type=ITEM_TYPE[collection]).set(size)
+
+
 def _flush_chunk(
-    buffer: WriteBuffer, collection: str, chunk: list[BufferedRecord], lock: Any, result: FlushResult
+    buffer: WriteBuffer, collection: str, chunk: list[Decoded], lock: Any, result: FlushResult
 ) -> None:
     entries: list[BufferedRecord] = []
     records: list[dict[str, Any]] = []
-    for entry in chunk:
-        try:
-            records.append(decode(collection, entry))
-        except Exception as exc:  # stored bytes that cannot become a record: no retry can help
-            _dead_letter(buffer, collection, [entry], f"cannot decode the buffered record: {exc!r}", result)
+    for entry, record in chunk:
+        if isinstance(record, Exception):  # no retry can help
+            _dead_letter(
+                buffer, collection, [entry], f"cannot decode the buffered record: {record!r}", result
+            )
         else:
             entries.append(entry)
+            records.append(record)
     if collection == TASKS and entries:
         entries, records, orphans = _without_unstored_sessions(buffer, entries, records, result)
         if orphans:

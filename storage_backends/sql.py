@@ -174,37 +174,105 @@ def _chunks(
         yield records[start:]
 
 
-def _naive_utc(value: dt.datetime | None) -> str | None:
-    # Text, not a datetime: the driver escapes strings in C but formats datetimes in Python.
-    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ") if value is not None else None
+@dataclass(frozen=True)
+class _UpsertPlan:
+    """The guarded upsert of one collection: its SQL and how a record becomes a row of it."""
+
+    sql: str
+    values: Callable[[dict[str, Any]], tuple[Any, ...]]  # record -> column values in order
+    converters: tuple[Callable[[Any], Any], ...]  # per column: Django's conversion of the value
+
+    def row(self, record: dict[str, Any]) -> list[Any]:
+        return [convert(value) for convert, value in zip(self.converters, self.values(record), strict=True)]
 
 
-def _json_text(value: Any) -> str | None:
-    return orjson.dumps(value).decode() if value is not None else None
+_NULL = b"NULL"
 
 
-def _decimal_text(value: Decimal | None) -> str | None:
-    return str(value) if value is not None else None
+def _refuse(value: Any, kind: str) -> bytes:
+    # A ValueError: the flusher treats it as a value this record can never be stored with.
+    raise ValueError(f"{value!r} is not a valid {kind}")
+
+
+def _literal_makers(string_literal: Callable[[bytes], bytes]) -> dict[str, Callable[[Any], bytes]]:
+    """SQL literals of each kind of column, as the MySQL text protocol takes them.
+
+    Built per statement batch (``string_literal`` is the connection's, escaping for its character
+    set in C). Each refuses a value of the wrong type (ValueError) rather than converting it.
+    """
+
+    def text(value: Any) -> bytes:
+        if value is None:
+            return _NULL
+        return string_literal(value.encode()) if type(value) is str else _refuse(value, "string")
+
+    def integer(value: Any) -> bytes:
+        if value is None:
+            return _NULL
+        return b"%d" % value if type(value) is int else _refuse(value, "integer")
+
+    def decimal(value: Any) -> bytes:
+        if value is None:
+            return _NULL
+        if isinstance(value, Decimal) and value.is_finite():
+            return str(value).encode()
+        return _refuse(value, "decimal")
+
+    def datetime(value: Any) -> bytes:
+        if value is None:
+            return _NULL
+        if not isinstance(value, dt.datetime) or value.tzinfo is None:
+            return _refuse(value, "aware datetime")
+        # The column holds naive UTC, as Django stores it; isoformat needs no escaping.
+        return b"'%s'" % value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ").encode()
+
+    def json(value: Any) -> bytes:
+        return _NULL if value is None else string_literal(orjson.dumps(value))
+
+    return {"text": text, "integer": integer, "decimal": decimal, "datetime": datetime, "json": json}
+
+
+def _column_kind(field: models.Field) -> str:
+    if isinstance(field, models.DateTimeField):
+        return "datetime"
+    if isinstance(field, models.JSONField):
+        return "json"
+    if isinstance(field, models.DecimalField):
+        return "decimal"
+    if isinstance(field, models.IntegerField):  # every integer field, big and positive ones included
+        return "integer"
+    return "text"
 
 
 @dataclass(frozen=True)
-class _UpsertPlan:
-    sql: str
-    values: Callable[[dict[str, Any]], tuple[Any, ...]]  # record -> column values in order
-    converters: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column index, conversion)
+class _StatementPlan:
+    """The MySQL/MariaDB fast path: multi-row statements written as text, each value turned into
+    its literal by a function chosen per column in advance. bench/ingest.py's profile: the
+    driver's generic per-value quoting (``executemany``) took about 40 us a row, a third of the
+    flush; this takes a fraction of that."""
 
-    def row(self, record: dict[str, Any]) -> tuple[Any, ...] | list[Any]:
-        values = self.values(record)
-        if not self.converters:
-            return values
-        row = list(values)
-        for index, convert in self.converters:
-            row[index] = convert(row[index])
-        return row
+    prefix: bytes  # INSERT INTO ... VALUES
+    suffix: bytes  # [AS new] ON DUPLICATE KEY UPDATE ...
+    values: Callable[[dict[str, Any]], tuple[Any, ...]]
+    kinds: tuple[str, ...]
+
+    def statement(self, records: Sequence[dict[str, Any]], string_literal: Callable[[bytes], bytes]) -> bytes:
+        makers = _literal_makers(string_literal)
+        literals = [makers[kind] for kind in self.kinds]
+        rows = [
+            b"(%s)"
+            % b",".join([make(value) for make, value in zip(literals, self.values(record), strict=True)])
+            for record in records
+        ]
+        return self.prefix + b",".join(rows) + self.suffix
 
 
-def _guarded_upsert_sql(model: type[models.Model], vendor: str) -> str:
-    """The upsert of one row, replacing a stored row only with a write accepted no earlier."""
+def _guarded_upsert_sql(model: type[models.Model], vendor: str, *, row_alias: bool = False) -> str:
+    """The upsert of one row, replacing a stored row only with a write accepted no earlier.
+
+    ``row_alias`` (MySQL 8.0.20 and later, where ``VALUES()`` is deprecated) names the new row
+    ``new`` instead; MariaDB knows only ``VALUES()``.
+    """
     fields = model._meta.concrete_fields
     qn = connection.ops.quote_name
     table = qn(model._meta.db_table)
@@ -216,11 +284,15 @@ def _guarded_upsert_sql(model: type[models.Model], vendor: str) -> str:
     stamp = qn(model._meta.get_field("updated_at").column)
     insert = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"
     if vendor == "mysql":
+
+        def new(column: str) -> str:
+            return f"new.{column}" if row_alias else f"VALUES({column})"
+
         assignments = ", ".join(
-            f"{qn(f.column)} = IF(VALUES({stamp}) >= {stamp}, VALUES({qn(f.column)}), {qn(f.column)})"
+            f"{qn(f.column)} = IF({new(stamp)} >= {stamp}, {new(qn(f.column))}, {qn(f.column)})"
             for f in updated
         )
-        return f"{insert} ON DUPLICATE KEY UPDATE {assignments}"
+        return f"{insert}{' AS new' if row_alias else ''} ON DUPLICATE KEY UPDATE {assignments}"
     assignments = ", ".join(f"{qn(f.column)} = excluded.{qn(f.column)}" for f in updated)
     pk = qn(model._meta.pk.column)
     return (
@@ -228,26 +300,34 @@ def _guarded_upsert_sql(model: type[models.Model], vendor: str) -> str:
     )
 
 
-@functools.cache
-def _upsert_plan(collection: str, vendor: str, fast: bool) -> _UpsertPlan:
-    """The guarded upsert of a collection and, per column, the value conversion Django would do.
+def _row_alias_supported() -> bool:
+    return not connection.mysql_is_mariadb and connection.mysql_version >= (8, 0, 20)
 
-    ``fast`` (MySQL/MariaDB only): Django's conversions written out, without its per-value calls.
-    """
+
+@functools.cache
+def _upsert_plan(collection: str, vendor: str) -> _UpsertPlan:
+    """The guarded upsert of a collection with Django's own preparation of every value (SQLite, and
+    MySQL with ``mysql_fast_path`` off, which the tests compare with the fast path)."""
     model = collection_model(collection)
     fields = model._meta.concrete_fields
-    converters: list[tuple[int, Callable[[Any], Any]]] = []
-    for index, f in enumerate(fields):
-        if not fast:
-            converters.append((index, functools.partial(_db_prep_save, f)))
-        elif isinstance(f, models.DateTimeField):
-            converters.append((index, _naive_utc))
-        elif isinstance(f, models.JSONField):
-            converters.append((index, _json_text))
-        elif isinstance(f, models.DecimalField):
-            converters.append((index, _decimal_text))
+    converters = tuple(functools.partial(_db_prep_save, f) for f in fields)
     values = operator.itemgetter(*(f.attname for f in fields))
-    return _UpsertPlan(_guarded_upsert_sql(model, vendor), values, tuple(converters))
+    return _UpsertPlan(_guarded_upsert_sql(model, vendor), values, converters)
+
+
+@functools.cache
+def _statement_plan(collection: str, row_alias: bool) -> _StatementPlan:
+    model = collection_model(collection)
+    fields = model._meta.concrete_fields
+    sql = _guarded_upsert_sql(model, "mysql", row_alias=row_alias)
+    head, tail = sql.split(" VALUES (", 1)
+    suffix = tail.split(")", 1)[1]  # after the placeholders: " [AS new] ON DUPLICATE KEY UPDATE ..."
+    return _StatementPlan(
+        prefix=f"{head} VALUES ".encode(),
+        suffix=suffix.encode(),
+        values=operator.itemgetter(*(f.attname for f in fields)),
+        kinds=tuple(_column_kind(f) for f in fields),
+    )
 
 
 def _db_prep_save(field: models.Field, value: Any) -> Any:
@@ -305,14 +385,19 @@ class SQLBackend(StorageBackend):
     def _upsert(
         self, collection: str, records: Sequence[dict[str, Any]], sizes: Sequence[int] | None
     ) -> None:
-        vendor = connection.vendor
-        plan = _upsert_plan(collection, vendor, vendor == "mysql" and self.mysql_fast_path)
         with connection.cursor() as cursor:
-            if vendor == "mysql":
+            if connection.vendor == "mysql" and self.mysql_fast_path:
+                plan = _statement_plan(collection, _row_alias_supported())
+                string_literal = connection.connection.string_literal
+                for chunk in _chunks(records, sizes):
+                    cursor.execute(plan.statement(chunk, string_literal))
+                return
+            prepared = _upsert_plan(collection, connection.vendor)
+            if connection.vendor == "mysql":
                 # mysqlclient joins the rows into multi-row statements of at most this many bytes.
                 cursor.cursor.cursor.max_stmt_length = MAX_BYTES_PER_STATEMENT
             for chunk in _chunks(records, sizes):
-                cursor.executemany(plan.sql, [plan.row(record) for record in chunk])
+                cursor.executemany(prepared.sql, [prepared.row(record) for record in chunk])
 
     def read(self, collection: str, record_id: str) -> dict[str, Any] | None:
         model = collection_model(collection)

@@ -250,6 +250,9 @@ THROTTLE_RATE_IP = env.str("THROTTLE_RATE_IP", default="30000/min")
 # Failed authentications (wrong, revoked or expired key) per client IP: a client with a stale key
 # fails a few times a minute; a guesser is stopped after this many, without a database lookup each.
 THROTTLE_RATE_AUTH_FAILURES = env.str("THROTTLE_RATE_AUTH_FAILURES", default="120/min")
+# Seconds a verified API key is trusted from a process's memory before it is looked up again: a
+# revoked or deleted key keeps working for at most this long. 0 looks every request up.
+API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=5)
 # How many proxies in front of the service append to X-Forwarded-For (the client address for the
 # per-IP limit). 0: use the socket's address, so a client cannot pick its own by sending the header.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
@@ -261,9 +264,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_AUTHENTICATION_CLASSES": ["api_keys.authentication.APIKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["api_keys.permissions.HasScope"],
-    # The per-IP and failed-authentication limits are checked by the authentication, before the
-    # key lookup (persistence_site.throttling); the per-key limit needs the key, so it runs here.
-    "DEFAULT_THROTTLE_CLASSES": ["persistence_site.throttling.APIKeyRateThrottle"],
+    # Every limit is checked by the authentication, before the key lookup, in one Redis round trip
+    # (persistence_site.throttling), so DRF's own throttles are not used.
+    "DEFAULT_THROTTLE_CLASSES": [],
     "DEFAULT_THROTTLE_RATES": {
         "api_key": THROTTLE_RATE_KEY,
         "client_ip": THROTTLE_RATE_IP,

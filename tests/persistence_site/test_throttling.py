@@ -182,3 +182,54 @@ def test_limit_holds_across_gunicorn_workers():
     # then exactly 20 pass, whichever worker served them
     assert statuses.count(200) == 20
     assert statuses.count(429) == 10
+
+
+@pytest.mark.django_db
+def test_a_wrong_secret_does_not_spend_the_budget_of_the_key_it_names(client, settings, rates):
+    settings.API_AUTH_ENABLED = True
+    rates(api_key="3/min")
+    key = _admin_key()
+    prefix = key.split(".")[0]
+    guesses = [client.get(URL, headers={"X-API-Key": f"{prefix}.wrong-secret"}).status_code for _ in range(5)]
+
+    statuses = [client.get(URL, headers={"X-API-Key": key}).status_code for _ in range(4)]
+
+    assert guesses == [401] * 5
+    assert statuses == [200, 200, 200, 429]
+
+
+@pytest.mark.django_db
+def test_every_limit_of_a_request_costs_one_redis_round_trip(client, settings, rates, monkeypatch):
+    import redis
+
+    settings.API_AUTH_ENABLED = True
+    rates(api_key="100/min", client_ip="100/min", auth_failure="100/min")
+    key = _admin_key()
+    calls = []
+    original = redis.client.Pipeline.execute
+    monkeypatch.setattr(
+        redis.client.Pipeline, "execute", lambda self, *a, **k: calls.append(1) or original(self, *a, **k)
+    )
+
+    assert client.get(URL, headers={"X-API-Key": key}, REMOTE_ADDR=next(_addresses)).status_code == 200
+
+    assert len(calls) == 1
+
+
+@pytest.mark.django_db
+def test_a_revoked_key_is_refused_once_its_cached_verification_expires(client, settings):
+    import time
+
+    from api_keys.models import APIKey
+
+    settings.API_AUTH_ENABLED = True
+    settings.API_KEY_CACHE_SECONDS = 1
+    key = _admin_key()
+    assert client.get(URL, headers={"X-API-Key": key}).status_code == 200
+    APIKey.objects.filter(prefix=key.split(".")[0]).update(revoked=True)
+
+    within = client.get(URL, headers={"X-API-Key": key}).status_code
+    time.sleep(1.1)
+    after = client.get(URL, headers={"X-API-Key": key}).status_code
+
+    assert (within, after) == (200, 401)
