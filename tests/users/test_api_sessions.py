@@ -26,6 +26,8 @@ def test_create_answers_the_session_with_its_token(api_client, user):
     assert len(session["token"]) >= 43 and session["ttl_seconds"] == 600
     assert session["ip"] == "10.0.0.1" and session["data"] == {"k": "v"}
     assert session["expires_at"] > session["created_at"]
+    fetched = api_client.get(f"/api/v1/users/sessions/{session['session_id']}").json()
+    assert fetched == {key: value for key, value in session.items() if key != "token"}
 
 
 def test_validate_answers_session_and_user(api_client, user):
