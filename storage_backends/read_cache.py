@@ -226,7 +226,13 @@ def invalidate(*version_keys: str) -> None:
 
 
 def invalidate_on_commit(*version_keys: str) -> None:
-    """``invalidate`` now and again once the current transaction commits (see the module docstring)."""
+    """``invalidate`` now and again once the current transaction commits (see the module docstring).
+
+    Call it inside the writer's ``transaction.atomic()`` block: outside one, Django runs on-commit
+    callbacks at once, before the write.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("invalidate_on_commit must be called inside transaction.atomic()")
     keys = tuple(version_keys)
     invalidate(*keys)
 

@@ -71,10 +71,11 @@ def user_create(
     """
     user_id = user_id or str(uuid.uuid4())
     email_key = email.lower() if email is not None else None
-    invalidate_on_commit(user_version(user_id), LIST_VERSION)
     now = timezone.now()
     try:
         with transaction.atomic():
+            # Inside the transaction: the second invalidation must run after the commit.
+            invalidate_on_commit(user_version(user_id), LIST_VERSION)
             user = User.objects.create(
                 user_id=user_id,
                 username=username,
@@ -97,9 +98,9 @@ def user_update(*, user_id: str, changes: dict[str, Any], actor: str | None = No
     unknown = set(changes) - set(UPDATABLE)
     if unknown:
         raise ValueError(f"not updatable: {sorted(unknown)}")
-    invalidate_on_commit(user_version(user_id), LIST_VERSION)
     try:
         with transaction.atomic():
+            invalidate_on_commit(user_version(user_id), LIST_VERSION)
             user = User.objects.select_for_update().filter(user_id=user_id).first()
             if user is None:
                 raise user_not_found(user_id)
@@ -125,8 +126,8 @@ def user_delete(*, user_id: str, actor: str | None = None) -> dict[str, Any]:
     if user_find(user_id=user_id) is None:
         raise user_not_found(user_id)
     ended = user_session_store().end_all(user_id)
-    invalidate_on_commit(user_version(user_id), LIST_VERSION)
     with transaction.atomic():
+        invalidate_on_commit(user_version(user_id), LIST_VERSION)
         deleted, _ = User.objects.filter(user_id=user_id).delete()
         if not deleted:
             raise user_not_found(user_id)

@@ -173,3 +173,24 @@ def test_concurrent_duplicate_creates_have_exactly_one_winner(uid):
     for thread in threads:
         thread.join()
     assert sorted(statuses) == [201] + [409] * 7
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_cache_is_invalidated_before_the_write_and_again_after_its_commit(api_client, uid, monkeypatch):
+    # given a user, and a record of what the database holds at each invalidation
+    from storage_backends import read_cache
+
+    api_client.post("/api/v1/users", {"user_id": f"r{uid}", "username": f"r{uid}"}, format="json")
+    seen: list[str] = []
+    real = read_cache.invalidate
+
+    def spy(*keys: str) -> None:
+        seen.append(User.objects.using("default").get(user_id=f"r{uid}").display_name)
+        real(*keys)
+
+    monkeypatch.setattr(read_cache, "invalidate", spy)
+    # when
+    api_client.patch(f"/api/v1/users/r{uid}", {"display_name": "new"}, format="json")
+    # then: once before the change, once after it is committed (a reader that loaded the old row in
+    # between cannot fill the cache under the version that follows the commit)
+    assert seen == ["", "new"]
