@@ -149,3 +149,18 @@ def test_redis_down_is_503_for_session_calls_while_user_reads_are_served(api_cli
     finally:
         redis_sessions._client.cache_clear()
         read_cache._client.cache_clear()
+
+
+def test_concurrent_creates_never_exceed_the_cap(user):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from storage_backends.user_sessions import user_session_store
+
+    store = user_session_store()
+    with ThreadPoolExecutor(8) as pool:
+        list(
+            pool.map(
+                lambda _: store.create(user_id=user["user_id"], ttl_seconds=60, max_per_user=5), range(40)
+            )
+        )
+    assert len(store.list_for_user(user["user_id"])) == 5
