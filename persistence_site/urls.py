@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/v1/translation/recovery/", include("recovery.urls")),
     path("api/v1/translation/", include("translation.urls")),
     path("api/v1/system/", include("system.urls")),
+    path("api/v1/", include("users.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
