@@ -22,3 +22,19 @@ def write_buffer(settings):
     yield buffer
     buffer.clear()
     _buffer_for.cache_clear()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _empty_database_after_each_module(django_db_blocker):
+    """Tests that start real servers (gunicorn, Celery) commit rows outside any test transaction.
+    Emptying the tables after each module keeps every module independent of the ones before it,
+    in any order (``-p randomly`` shuffles modules, and the tests within each)."""
+    yield
+    from django.db import connection
+
+    if not connection.settings_dict["NAME"].startswith("test_"):
+        return  # this module never set the test database up: nothing to empty (and never the real one)
+    from django.core.management import call_command
+
+    with django_db_blocker.unblock():
+        call_command("flush", interactive=False, verbosity=0)

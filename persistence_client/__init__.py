@@ -6,6 +6,7 @@ from persistence_client.client import PersistenceClient
 from persistence_client.errors import (
     AuthError,
     BufferFull,
+    Conflict,
     NotFound,
     PersistenceError,
     Throttled,
@@ -19,6 +20,7 @@ __all__ = [
     "AuthError",
     "BufferFull",
     "ClientStats",
+    "Conflict",
     "NotFound",
     "PersistenceClient",
     "PersistenceError",

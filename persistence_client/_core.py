@@ -20,6 +20,7 @@ import httpx
 from persistence_client.errors import (
     AuthError,
     BufferFull,
+    Conflict,
     NotFound,
     PersistenceError,
     Throttled,
@@ -28,6 +29,7 @@ from persistence_client.errors import (
 )
 
 API = "/api/v1/translation"
+USERS_API = "/api/v1/users"
 SESSIONS, TASKS = "sessions", "tasks"
 #: Records per batch request the service accepts at most (API.md §2).
 MAX_BATCH = 1000
@@ -109,6 +111,8 @@ def error_for(response: httpx.Response) -> PersistenceError:
         return AuthError(detail, **kwargs)
     if status == 404:
         return NotFound(detail, **kwargs)
+    if status == 409:
+        return Conflict(detail, **kwargs)
     if status == 429:
         return Throttled(detail, **kwargs)
     if status >= 500:

@@ -25,6 +25,7 @@ from persistence_client._core import (
     API,
     SESSIONS,
     TASKS,
+    USERS_API,
     ClientBase,
     Overflow,
     Record,
@@ -359,6 +360,57 @@ class PersistenceClient(ClientBase):
                 handle.write(chunk)
         if digest.hexdigest() != info["sha256"]:
             raise PersistenceError(f"downloaded bytes of {info['file_id']} do not match its sha256")
+
+    # --- users and user sessions (API.md §8) ------------------------------------------------------
+    def create_user(self, user: Mapping[str, Any]) -> Record:
+        """Create a user (``username`` required); ``ValidationFailed`` with status 409 when taken."""
+        return json_of(self._call("POST", USERS_API, body=dict(user), timeout=self.timeouts.write))
+
+    def get_user(self, user_id: str) -> Record:
+        return self._get(f"{USERS_API}/{segment(user_id)}")
+
+    def update_user(self, user_id: str, changes: Mapping[str, Any]) -> Record:
+        return json_of(
+            self._call(
+                "PATCH", f"{USERS_API}/{segment(user_id)}", body=dict(changes), timeout=self.timeouts.write
+            )
+        )
+
+    def iter_users(self, *, page_size: int = 100, **filters: Any) -> Iterator[Record]:
+        """Users by username. Filters: status, q (prefix of username or email)."""
+        return self._items(USERS_API, page_size, filters)
+
+    def create_user_session(self, user_id: str, **fields: Any) -> Record:
+        """A new session with its ``token``. Fields: ttl_seconds, ip, user_agent, data."""
+        return json_of(
+            self._call(
+                "POST", f"{USERS_API}/{segment(user_id)}/sessions", body=fields, timeout=self.timeouts.write
+            )
+        )
+
+    def validate_user_session(self, token: str, *, touch: bool = False) -> Record:
+        """``{"session", "user"}``; ``NotFound`` for an unknown, expired or ended token."""
+        body = {"token": token, "touch": touch}
+        return json_of(
+            self._call("POST", f"{USERS_API}/sessions/validate", body=body, timeout=self.timeouts.query)
+        )
+
+    def refresh_user_session(self, session_id: str) -> Record:
+        return json_of(
+            self._call(
+                "POST", f"{USERS_API}/sessions/{segment(session_id)}/refresh", timeout=self.timeouts.write
+            )
+        )
+
+    def end_user_session(self, session_id: str) -> Record:
+        return json_of(
+            self._call("DELETE", f"{USERS_API}/sessions/{segment(session_id)}", timeout=self.timeouts.write)
+        )
+
+    def end_user_sessions(self, user_id: str) -> Record:
+        return json_of(
+            self._call("DELETE", f"{USERS_API}/{segment(user_id)}/sessions", timeout=self.timeouts.write)
+        )
 
     # --- recovery -------------------------------------------------------------------------------
     def incomplete_sessions(self) -> list[Record]:

@@ -33,6 +33,10 @@ class ValidationFailed(PersistenceError):
     """400/413/422: the request itself is wrong; retrying cannot help. See ``errors``."""
 
 
+class Conflict(ValidationFailed):
+    """409: a taken user_id, username or email (``errors`` names it), or a disabled user."""
+
+
 class AuthError(PersistenceError):
     """401/403: no valid API key, or the key lacks the scope."""
 

@@ -64,6 +64,14 @@ class NotFound(ServiceError):
     default_detail = "Not found."
 
 
+class Conflict(ServiceError):
+    """409: the request clashes with the stored state (a taken unique value, a disabled user)."""
+
+    status_code = status.HTTP_409_CONFLICT
+    error_code = "CONFLICT"
+    default_detail = "The request conflicts with the stored state."
+
+
 class PayloadTooLarge(ServiceError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     error_code = "PAYLOAD_TOO_LARGE"

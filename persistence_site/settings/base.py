@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "storage_backends",
     "translation",
     "files",
+    "users",
     "recovery",
     "system",
 ]
@@ -152,6 +153,12 @@ BUFFER_KEY_PREFIX = env.str("BUFFER_KEY_PREFIX", default="persistence:{buffer}")
 STORAGE_BACKENDS = {
     "translation_sessions": env.str("STORAGE_BACKEND_SESSIONS", default="storage_backends.sql.SQLBackend"),
     "translation_tasks": env.str("STORAGE_BACKEND_TASKS", default="storage_backends.sql.SQLBackend"),
+    "user_sessions": env.str(
+        "STORAGE_BACKEND_USER_SESSIONS",
+        default="storage_backends.redis_sessions.RedisUserSessions"
+        if REDIS_URL
+        else "storage_backends.db_sessions.DatabaseUserSessions",
+    ),
 }
 
 # --- Files (object storage, API.md §7) -------------------------------------------------------------
@@ -174,6 +181,26 @@ FILES_PENDING_TTL = positive_int(env, "FILES_PENDING_TTL", 3600)
 # Objects without metadata younger than this are uploads in flight, not orphans.
 FILES_ORPHAN_GRACE = positive_int(env, "FILES_ORPHAN_GRACE", 3600)
 FILES_CLEANUP_INTERVAL = positive_int(env, "FILES_CLEANUP_INTERVAL", 600)
+# --- Users and user sessions (API.md §8) -----------------------------------------------------------
+# User sessions live in Redis (storage_backends.redis_sessions) in their own database or key prefix,
+# on a Redis whose maxmemory-policy never evicts (noeviction/volatile-*: a session must only end by
+# its TTL; checked at start-up, storage_backends.W002). Without REDIS_URL (embedded mode) they live
+# in a database table (storage_backends.db_sessions).
+USER_SESSIONS_REDIS_URL = env.str("USER_SESSIONS_REDIS_URL", default="") or REDIS_URL
+USER_SESSIONS_KEY_PREFIX = env.str("USER_SESSIONS_KEY_PREFIX", default="persistence:{usersessions}")
+USER_SESSION_TTL = positive_int(env, "USER_SESSION_TTL", 86_400)
+# The contract's bounds of ttl_seconds (60 s - 30 days); the tests lower the minimum to 1 s.
+USER_SESSION_MIN_TTL = positive_int(env, "USER_SESSION_MIN_TTL", 60)
+USER_SESSION_MAX_TTL = positive_int(env, "USER_SESSION_MAX_TTL", 30 * 86_400)
+USER_SESSIONS_PER_USER = positive_int(env, "USER_SESSIONS_PER_USER", 100)
+# Two-level read cache of user reads (storage_backends.read_cache): level 1 in each process (at most
+# 10 s), level 2 in Redis (at most 60 s, jittered). Both are checked against a version in Redis on
+# every hit, so they never answer a state older than an acknowledged write.
+READ_CACHE_ENABLED = env.bool("READ_CACHE_ENABLED", default=True)
+READ_CACHE_L1_SECONDS = min(positive_int(env, "READ_CACHE_L1_SECONDS", 10), 10)
+READ_CACHE_L2_SECONDS = min(positive_int(env, "READ_CACHE_L2_SECONDS", 60), 60)
+READ_CACHE_L1_MAX_ENTRIES = positive_int(env, "READ_CACHE_L1_MAX_ENTRIES", 10_000)
+READ_CACHE_KEY_PREFIX = env.str("READ_CACHE_KEY_PREFIX", default="persistence:{readcache}")
 
 # --- Celery ------------------------------------------------------------------------------------
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
@@ -299,6 +326,7 @@ SPECTACULAR_SETTINGS = {
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "SessionStatusEnum": ["pending", "processing", "completed", "failed", "cancelled"],
     "TaskStatusEnum": ["pending", "processing", "completed", "failed"],
+    "UserStatusEnum": ["active", "disabled"],
 }
 
 # --- Metrics -------------------------------------------------------------------------------------

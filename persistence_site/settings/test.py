@@ -10,6 +10,9 @@ os.environ.setdefault("API_AUTH_ENABLED", "false")
 # shared with the servers the tests start) would make a test depend on which tests ran before it.
 # The cache's own tests turn it on explicitly.
 os.environ.setdefault("STATS_CACHE_SECONDS", "0")
+# User sessions in a Redis database of their own; TTLs of 1-2 s so expiry tests sleep briefly.
+os.environ.setdefault("USER_SESSIONS_REDIS_URL", "redis://127.0.0.1:6379/14")
+os.environ.setdefault("USER_SESSION_MIN_TTL", "1")
 # Keys looked up on every request, so a test that revokes a key sees it refused at once.
 os.environ.setdefault("API_KEY_CACHE_SECONDS", "0")
 

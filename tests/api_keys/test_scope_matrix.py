@@ -12,7 +12,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 pytestmark = pytest.mark.django_db
 
-#: (method, path, scope) — API.md §2-§7. Path parameters name ids that do not exist.
+#: (method, path, scope) — API.md §2-§8. Path parameters name ids that do not exist.
 CONTRACT: list[tuple[str, str, str]] = [
     ("POST", "/api/v1/translation/sessions/batch", "write"),
     ("POST", "/api/v1/translation/tasks/batch", "write"),
@@ -39,6 +39,19 @@ CONTRACT: list[tuple[str, str, str]] = [
     ("GET", "/api/v1/storage/files/{file_id}", "read"),
     ("GET", "/api/v1/storage/files/{file_id}/download", "read"),
     ("DELETE", "/api/v1/storage/files/{file_id}", "write"),
+    # §8 users and user sessions
+    ("POST", "/api/v1/users", "write"),
+    ("GET", "/api/v1/users", "read"),
+    ("GET", "/api/v1/users/{user_id}", "read"),
+    ("PATCH", "/api/v1/users/{user_id}", "write"),
+    ("DELETE", "/api/v1/users/{user_id}", "admin"),
+    ("POST", "/api/v1/users/{user_id}/sessions", "write"),
+    ("GET", "/api/v1/users/{user_id}/sessions", "read"),
+    ("DELETE", "/api/v1/users/{user_id}/sessions", "write"),
+    ("POST", "/api/v1/users/sessions/validate", "read"),
+    ("GET", "/api/v1/users/sessions/{session_id}", "read"),
+    ("DELETE", "/api/v1/users/sessions/{session_id}", "write"),
+    ("POST", "/api/v1/users/sessions/{session_id}/refresh", "write"),
 ]
 KEY_KINDS = ["read", "write", "read,write", "admin"]
 ALLOWS = {

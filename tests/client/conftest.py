@@ -19,7 +19,7 @@ class Live:
     read_key: str  # scope read only
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def live(django_db_setup, django_db_blocker):
     from api_keys.services import api_key_create
 
