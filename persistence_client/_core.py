@@ -44,6 +44,8 @@ class Timeouts:
     query: float = 5.0
     flush: float = 10.0
     restore: float = 30.0
+    #: One file upload or download (bytes may be large): per read/write, not the whole transfer.
+    files: float = 300.0
 
 
 @dataclass(frozen=True)

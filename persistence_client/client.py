@@ -10,11 +10,14 @@ with PersistenceClient("http://127.0.0.1:8000", api_key=KEY) as client:
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -31,6 +34,7 @@ from persistence_client._core import (
     RetryPolicy,
     Timeouts,
     encode,
+    error_for,
     headers,
     json_of,
     log_rejected,
@@ -40,6 +44,19 @@ from persistence_client._core import (
     pages_done,
     query_params,
     segment,
+)
+from persistence_client._files import (
+    CHUNK,
+    DIRECT_THRESHOLD,
+    FILES,
+    Source,
+    chunks,
+    form_fields,
+    guess_type,
+    multipart_header,
+    opened,
+    remaining_size,
+    sha256_of,
 )
 from persistence_client.errors import NotFound, PersistenceError, ValidationFailed
 
@@ -88,6 +105,7 @@ class PersistenceClient(ClientBase):
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"), headers=headers(api_key), transport=transport
         )
+        self._transport = transport  # for the store's own URLs, which never get the API key
         self._send_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -217,6 +235,131 @@ class PersistenceClient(ClientBase):
         return json_of(
             self._call("DELETE", f"{API}/sessions/{segment(session_id)}", timeout=self.timeouts.write)
         )
+
+    # --- files (API.md §7) --------------------------------------------------------------------
+    def upload_file(
+        self,
+        source: Source,
+        *,
+        filename: str | None = None,
+        content_type: str | None = None,
+        kind: str | None = None,
+        session_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        expires_in: int | None = None,
+        direct_threshold: int = DIRECT_THRESHOLD,
+    ) -> Record:
+        """Store a file (a path or a binary file object, read from its current position); returns
+        the File. Up to ``direct_threshold`` bytes: one streamed multipart upload through the
+        service; above: a direct upload to the object store (upload-url, PUT, complete)."""
+        with opened(source) as (handle, name):
+            filename = filename or name or "file"
+            content_type = content_type or guess_type(filename)
+            start, size = handle.tell(), remaining_size(handle)
+            if size <= direct_threshold:
+                fields = form_fields(
+                    kind=kind, session_id=session_id, metadata=metadata, expires_in=expires_in
+                )
+                boundary = multipart_header()  # replaces the client's default JSON content type
+
+                def multipart() -> dict[str, Any]:
+                    handle.seek(start)
+                    return {
+                        "files": {"file": (filename, handle, content_type)},
+                        "data": fields,
+                        "headers": boundary,
+                    }
+
+                response = self._call(
+                    "POST", f"{FILES}/upload", timeout=self.timeouts.files, multipart=multipart
+                )
+                return json_of(response)
+            body: dict[str, Any] = {
+                "filename": filename,
+                "size": size,
+                "content_type": content_type,
+                "sha256": sha256_of(handle),
+            }
+            optional = {
+                "kind": kind,
+                "session_id": session_id,
+                "metadata": metadata,
+                "expires_in": expires_in,
+            }
+            body.update({key: value for key, value in optional.items() if value is not None})
+            started = json_of(
+                self._call("POST", f"{FILES}/upload-url", body=body, timeout=self.timeouts.write)
+            )
+            self._put_bytes(started["upload"], handle, start, size)
+            file_id = started["file"]["file_id"]
+            return json_of(
+                self._call("POST", f"{FILES}/{segment(file_id)}/complete", timeout=self.timeouts.files)
+            )
+
+    def file(self, file_id: str) -> Record:
+        """The File (404 ``NotFound`` when unknown or expired)."""
+        return self._get(f"{FILES}/{segment(file_id)}")
+
+    def download_file(self, file_id: str, dest: Source) -> Record:
+        """Write the file's bytes to ``dest`` (a path, written whole or not at all, or a binary
+        file object) straight from the store's URL; checks the sha256; returns the File."""
+        info = self.file(file_id)
+        target = json_of(
+            self._call(
+                "GET",
+                f"{FILES}/{segment(file_id)}/download",
+                params={"redirect": "false"},
+                timeout=self.timeouts.query,
+            )
+        )
+        if isinstance(dest, (str, os.PathLike)):
+            path = Path(dest)
+            partial = path.with_name(path.name + ".part")
+            try:
+                with partial.open("wb") as handle:
+                    self._fetch_bytes(target["url"], handle, info)
+                os.replace(partial, path)
+            finally:
+                partial.unlink(missing_ok=True)
+        else:
+            self._fetch_bytes(target["url"], dest, info)
+        return info
+
+    def delete_file(self, file_id: str) -> Record:
+        return json_of(self._call("DELETE", f"{FILES}/{segment(file_id)}", timeout=self.timeouts.write))
+
+    def iter_files(self, *, page_size: int = 100, **filters: Any) -> Iterator[Record]:
+        """Files, newest first. Filters: session_id, kind, status, from_date, to_date."""
+        return self._items(FILES, page_size, filters)
+
+    def _put_bytes(self, upload: Mapping[str, Any], handle: IO[bytes], start: int, size: int) -> None:
+        handle.seek(start)
+        request_headers = {**upload.get("headers", {}), "Content-Length": str(size)}
+        with httpx.Client(transport=self._transport) as raw:
+            response = raw.request(
+                upload["method"],
+                upload["url"],
+                content=chunks(handle, size),
+                headers=request_headers,
+                timeout=self.timeouts.files,
+            )
+        if response.status_code >= 400:
+            raise error_for(response)
+
+    def _fetch_bytes(self, url: str, handle: IO[bytes], info: Mapping[str, Any]) -> None:
+        digest = hashlib.sha256()
+        with (
+            httpx.Client(transport=self._transport) as raw,
+            raw.stream("GET", url, timeout=self.timeouts.files) as response,
+        ):
+            if response.status_code >= 400:
+                response.read()
+                raise error_for(response)
+            for chunk in response.iter_bytes(CHUNK):
+                digest.update(chunk)
+                handle.write(chunk)
+        if digest.hexdigest() != info["sha256"]:
+            raise PersistenceError(f"downloaded bytes of {info['file_id']} do not match its sha256")
 
     # --- users and user sessions (API.md §8) ------------------------------------------------------
     def create_user(self, user: Mapping[str, Any]) -> Record:
@@ -357,6 +500,7 @@ class PersistenceClient(ClientBase):
         timeout: float,
         body: Any = None,
         params: Mapping[str, str] | None = None,
+        multipart: Callable[[], dict[str, Any]] | None = None,
     ) -> httpx.Response:
         content = encode(body) if body is not None else None
         attempt = 0
@@ -366,7 +510,10 @@ class PersistenceClient(ClientBase):
             response: httpx.Response | None = None
             error: Exception | None = None
             try:
-                response = self._http.request(method, path, content=content, params=params, timeout=timeout)
+                extra = multipart() if multipart is not None else {}  # the file rewound per attempt
+                response = self._http.request(
+                    method, path, content=content, params=params, timeout=timeout, **extra
+                )
             except httpx.TransportError as exc:
                 error = exc
             if response is not None and response.status_code < 400:

@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from persistence_site import __version__
 from storage_backends.buffer import get_write_buffer
+from storage_backends.object_store import object_store_health
 
 logger = logging.getLogger(__name__)
 STARTED_AT = time.monotonic()
@@ -56,6 +57,10 @@ HealthOut = inline_serializer(
         "status": _STATE,
         "database": _STATE,
         "buffer_store": _STATE,
+        "object_store": serializers.ChoiceField(
+            choices=["healthy", "unhealthy"],
+            help_text="The files app's object store (FILES_BACKEND); informative, not part of status.",
+        ),
         "buffer": inline_serializer(
             "BufferStats",
             {
@@ -109,6 +114,8 @@ def health_report() -> tuple[dict[str, Any], bool]:
         "status": "healthy" if healthy else "unhealthy",
         "database": "healthy" if db_ok else "unhealthy",
         "buffer_store": "healthy" if buffer_ok else "unhealthy",
+        # Files only: an object-store outage does not stop the service accepting and storing writes.
+        "object_store": object_store_health(),
         "buffer": stats,
         "uptime_seconds": int(time.monotonic() - STARTED_AT),
         "version": __version__,

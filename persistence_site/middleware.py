@@ -56,6 +56,9 @@ class RequestLogMiddleware:
             request_id_var.reset(token)
 
 
+_FILE_BODY_PATHS = ("/api/v1/storage/files/upload",)
+
+
 class BodySizeLimitMiddleware:
     """413 ``PAYLOAD_TOO_LARGE`` before reading a body larger than ``REQUEST_MAX_BODY_BYTES``."""
 
@@ -68,6 +71,9 @@ class BodySizeLimitMiddleware:
         except ValueError:
             length = 0
         limit = settings.REQUEST_MAX_BODY_BYTES
+        if request.path in _FILE_BODY_PATHS or request.path.startswith("/files/"):
+            # File uploads stream to the object store (files app): their own, larger limit.
+            limit = settings.FILES_MAX_UPLOAD_BYTES + 1024 * 1024
         if length > limit:
             return JsonResponse(
                 error_body(f"Request body is {length} bytes; the limit is {limit}.", "PAYLOAD_TOO_LARGE"),

@@ -5,6 +5,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from files import urls as files_urls
 from persistence_site.health import health
 
 handler404 = "persistence_site.errors.api_not_found"
@@ -15,6 +16,8 @@ urlpatterns = [
     path("api/v1/translation/recovery/", include("recovery.urls")),
     path("api/v1/translation/", include("translation.urls")),
     path("api/v1/system/", include("system.urls")),
+    path("api/v1/storage/", include("files.urls")),
+    path("files/", include((files_urls.content_urlpatterns, "files-content"))),
     path("api/v1/", include("users.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

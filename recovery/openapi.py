@@ -84,6 +84,9 @@ class RecoveryBufferedOut(serializers.Serializer):
 class RecoveryStorageOut(serializers.Serializer):
     database = serializers.CharField(help_text='"healthy" or "unhealthy"')
     buffer = serializers.CharField(help_text='"healthy" or "unhealthy" (the buffer store, Redis)')
+    object_store = serializers.CharField(
+        help_text='"healthy" or "unhealthy": the object store of the files app (not part of ready)'
+    )
 
 
 class RecoveryStatusOut(serializers.Serializer):

@@ -23,6 +23,7 @@ from persistence_site.health import database_healthy
 from recovery.representation import SESSION_FIELDS
 from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer
 from storage_backends.models import DeadLetter
+from storage_backends.object_store import object_store_health
 from translation.models import INCOMPLETE_STATUSES, Session, Task
 
 # Ids per ``IN (...)`` lookup: keeps statements short however many sessions are buffered.
@@ -162,6 +163,7 @@ def recovery_status_get(*, buffer: WriteBuffer | None = None) -> dict[str, Any]:
         "storage": {
             "database": "healthy" if db_ok else "unhealthy",
             "buffer": "healthy" if buffer_ok else "unhealthy",
+            "object_store": object_store_health(),  # files only; not part of "ready"
         },
         "checked_at": dt.datetime.now(dt.UTC),
     }

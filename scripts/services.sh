@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure MariaDB (127.0.0.1:3306) and Redis (127.0.0.1:6379) answer, starting them when they
 # are installed and stopped. Used by the test command and CI.
+# Also starts moto_server (an S3-compatible server, moto[server] from requirements/dev.txt) on
+# 127.0.0.1:${FILES_TEST_S3_PORT:-9000} for the files tests' s3 backend (tests/files/conftest.py).
 set -uo pipefail
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -29,4 +31,15 @@ if ! port_open 3306; then
     echo "services: MariaDB is not running and mariadbd is not installed" >&2
   fi
 fi
-wait_port 6379 Redis && wait_port 3306 MariaDB
+S3_PORT="${FILES_TEST_S3_PORT:-9000}"
+if ! port_open "$S3_PORT"; then
+  MOTO="$(dirname "$0")/../.venv/bin/moto_server"
+  if [ -x "$MOTO" ]; then
+    echo "services: starting moto_server (S3) on 127.0.0.1:$S3_PORT"
+    mkdir -p "$(dirname "$0")/../data"
+    nohup "$MOTO" -H 127.0.0.1 -p "$S3_PORT" >"$(dirname "$0")/../data/moto_server.log" 2>&1 &
+  else
+    echo "services: moto_server is not installed (scripts/bootstrap.sh dev installs it)" >&2
+  fi
+fi
+wait_port 6379 Redis && wait_port 3306 MariaDB && wait_port "$S3_PORT" moto_server

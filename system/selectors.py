@@ -101,6 +101,15 @@ def effective_config() -> dict[str, Any]:
             "failed_days": settings.RETENTION_FAILED_DAYS,
         },
         "storage": storage_config(),
+        "files": {
+            "backend": settings.FILES_BACKEND,
+            "root": settings.FILES_ROOT if settings.FILES_BACKEND == "local" else None,
+            "s3_endpoint_url": mask_url(settings.FILES_S3_ENDPOINT_URL),
+            "s3_bucket": settings.FILES_S3_BUCKET or None,
+            "max_upload_bytes": settings.FILES_MAX_UPLOAD_BYTES,
+            "url_ttl_seconds": settings.FILES_URL_TTL,
+            "pending_ttl_seconds": settings.FILES_PENDING_TTL,
+        },
         "celery": {"broker_url": mask_url(getattr(settings, "CELERY_BROKER_URL", None))},
         "api": {
             "auth_enabled": bool(settings.API_AUTH_ENABLED),

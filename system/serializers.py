@@ -57,6 +57,16 @@ class LoggingOut(serializers.Serializer):
     format = serializers.CharField()
 
 
+class FilesConfigOut(serializers.Serializer):
+    backend = serializers.CharField(help_text="FILES_BACKEND: local or s3.")
+    root = serializers.CharField(allow_null=True, help_text="FILES_ROOT (local store only).")
+    s3_endpoint_url = serializers.CharField(allow_null=True, help_text="Password masked; null: AWS.")
+    s3_bucket = serializers.CharField(allow_null=True)
+    max_upload_bytes = serializers.IntegerField()
+    url_ttl_seconds = serializers.IntegerField()
+    pending_ttl_seconds = serializers.IntegerField()
+
+
 class ConfigOut(serializers.Serializer):
     version = serializers.CharField()
     settings_module = serializers.CharField()
@@ -65,6 +75,7 @@ class ConfigOut(serializers.Serializer):
     buffer = BufferConfigOut()
     retention = RetentionOut()
     storage = StorageOut()
+    files = FilesConfigOut()
     celery = CeleryOut()
     api = ApiConfigOut()
     logging = LoggingOut()

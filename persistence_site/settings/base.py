@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "api_keys",
     "storage_backends",
     "translation",
+    "files",
     "users",
     "recovery",
     "system",
@@ -160,6 +161,26 @@ STORAGE_BACKENDS = {
     ),
 }
 
+# --- Files (object storage, API.md §7) -------------------------------------------------------------
+# Bytes in an object store (storage_backends.object_store), metadata in the database (files app).
+# FILES_BACKEND: "local" (a directory, the embedded default) or "s3" (any S3-compatible service).
+FILES_BACKEND = env.str("FILES_BACKEND", default="local")
+FILES_ROOT = env.str("FILES_ROOT", default=str(BASE_DIR / "data" / "files"))
+FILES_KEY_PREFIX = env.str("FILES_KEY_PREFIX", default="files/")
+FILES_S3_ENDPOINT_URL = env.str("FILES_S3_ENDPOINT_URL", default="") or None
+# The address clients reach the store at, when it differs (presigned URLs are signed for it).
+FILES_S3_PUBLIC_ENDPOINT_URL = env.str("FILES_S3_PUBLIC_ENDPOINT_URL", default="") or None
+FILES_S3_BUCKET = env.str("FILES_S3_BUCKET", default="")
+FILES_S3_REGION = env.str("FILES_S3_REGION", default="us-east-1")
+FILES_S3_ACCESS_KEY_ID = env.str("FILES_S3_ACCESS_KEY_ID", default="") or None
+FILES_S3_SECRET_ACCESS_KEY = env.str("FILES_S3_SECRET_ACCESS_KEY", default="") or None
+FILES_S3_ADDRESSING_STYLE = env.str("FILES_S3_ADDRESSING_STYLE", default="auto")
+FILES_MAX_UPLOAD_BYTES = positive_int(env, "FILES_MAX_UPLOAD_BYTES", 1024 * 1024 * 1024)
+FILES_URL_TTL = positive_int(env, "FILES_URL_TTL", 300)
+FILES_PENDING_TTL = positive_int(env, "FILES_PENDING_TTL", 3600)
+# Objects without metadata younger than this are uploads in flight, not orphans.
+FILES_ORPHAN_GRACE = positive_int(env, "FILES_ORPHAN_GRACE", 3600)
+FILES_CLEANUP_INTERVAL = positive_int(env, "FILES_CLEANUP_INTERVAL", 600)
 # --- Users and user sessions (API.md §8) -----------------------------------------------------------
 # User sessions live in Redis (storage_backends.redis_sessions) in their own database or key prefix,
 # on a Redis whose maxmemory-policy never evicts (noeviction/volatile-*: a session must only end by
@@ -213,6 +234,12 @@ CELERY_BEAT_SCHEDULE.update(
         }
     }
 )
+
+# Expired files, stale pending uploads and orphan objects (files.services.files_cleanup).
+CELERY_BEAT_SCHEDULE["cleanup-files"] = {
+    "task": "files.tasks.cleanup_files",
+    "schedule": float(FILES_CLEANUP_INTERVAL),
+}
 
 # --- Cache (rate-limit counters) ----------------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/topics/cache/

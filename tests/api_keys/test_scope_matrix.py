@@ -12,7 +12,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 pytestmark = pytest.mark.django_db
 
-#: (method, path, scope) — API.md §2-§6 and §8. Path parameters name ids that do not exist.
+#: (method, path, scope) — API.md §2-§8. Path parameters name ids that do not exist.
 CONTRACT: list[tuple[str, str, str]] = [
     ("POST", "/api/v1/translation/sessions/batch", "write"),
     ("POST", "/api/v1/translation/tasks/batch", "write"),
@@ -31,6 +31,14 @@ CONTRACT: list[tuple[str, str, str]] = [
     ("POST", "/api/v1/translation/sessions/cleanup", "admin"),
     ("GET", "/api/v1/system/metrics", "any"),
     ("GET", "/api/v1/system/config", "admin"),
+    # §7 files
+    ("POST", "/api/v1/storage/files/upload", "write"),
+    ("POST", "/api/v1/storage/files/upload-url", "write"),
+    ("POST", "/api/v1/storage/files/{file_id}/complete", "write"),
+    ("GET", "/api/v1/storage/files", "read"),
+    ("GET", "/api/v1/storage/files/{file_id}", "read"),
+    ("GET", "/api/v1/storage/files/{file_id}/download", "read"),
+    ("DELETE", "/api/v1/storage/files/{file_id}", "write"),
     # §8 users and user sessions
     ("POST", "/api/v1/users", "write"),
     ("GET", "/api/v1/users", "read"),

@@ -29,7 +29,7 @@ def test_reports_incomplete_sessions_buffered_items_and_ready(api_client, write_
     assert body["ready"] is True
     assert body["incomplete_sessions"] == 2
     assert body["buffered"] == {"sessions": 1, "tasks": 3, "total": 4}
-    assert body["storage"] == {"database": "healthy", "buffer": "healthy"}
+    assert body["storage"] == {"database": "healthy", "buffer": "healthy", "object_store": "healthy"}
 
 
 def test_last_flush_is_the_time_of_the_latest_successful_flush(api_client, write_buffer):

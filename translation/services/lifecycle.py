@@ -56,6 +56,17 @@ CLEANUP_SESSIONS_PER_ROUND = 200
 #: Fields a session write carries (the service sets created_at and updated_at).
 SESSION_WRITE_FIELDS = tuple(f for f in SESSION_FIELDS if f not in ("created_at", "updated_at"))
 
+#: Called with the ids of sessions just deleted (session_delete and the retention cleanup), after
+#: their rows are gone. Other apps register in their AppConfig.ready (files deletes the sessions'
+#: files), so translation imports none of them.
+SESSION_DELETE_HOOKS: list[Callable[[list[str]], None]] = []
+
+
+def _after_delete(session_ids: list[str]) -> None:
+    if session_ids:
+        for hook in SESSION_DELETE_HOOKS:
+            hook(session_ids)
+
 
 # --- shared deletion steps ---------------------------------------------------------------
 
@@ -184,6 +195,7 @@ def session_delete(*, session_id: str, buffer: WriteBuffer | None = None) -> int
         marked, removed = _begin_delete(buffer, [session_id], keep_active=False)
     with _deleting(buffer, marked):
         removed += _delete_rows(marked)
+    _after_delete(marked)
     logger.info("session deleted", extra={"session_id": session_id, "deleted_tasks": removed})
     return removed
 
@@ -323,6 +335,7 @@ def _cleanup_round(
         logger.warning("sessions written during cleanup were kept", extra={"session_ids": kept[:20]})
     with _deleting(buffer, gone):
         removed += _delete_rows(gone)
+    _after_delete(gone)
     result.deleted_tasks += removed
     result.deleted_sessions += len(gone)
     return set(gone)

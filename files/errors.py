@@ -1,0 +1,17 @@
+"""Domain errors of the files app, in the contract's error shape (persistence_site.errors)."""
+
+from __future__ import annotations
+
+from rest_framework import status
+
+from persistence_site.errors import ServiceError, ServiceUnavailable
+
+
+class UploadIncomplete(ServiceError):
+    status_code = status.HTTP_409_CONFLICT
+    error_code = "UPLOAD_INCOMPLETE"
+    default_detail = "The file's bytes are not (completely) stored."
+
+
+class ObjectStoreUnavailable(ServiceUnavailable):
+    default_detail = "The object store is unavailable; retry later."
