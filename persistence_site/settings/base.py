@@ -327,6 +327,7 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "SessionStatusEnum": ["pending", "processing", "completed", "failed", "cancelled"],
     "TaskStatusEnum": ["pending", "processing", "completed", "failed"],
     "UserStatusEnum": ["active", "disabled"],
+    "HealthStateEnum": ["healthy", "unhealthy"],
 }
 
 # --- Metrics -------------------------------------------------------------------------------------
