@@ -14,7 +14,7 @@ import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from files.services import FileFields
-from persistence_site.errors import MalformedJSON, RequestValidationError
+from persistence_site.errors import RequestValidationError, validated, validation_errors
 from translation.validation import check_free_json, check_id
 
 MIN_EXPIRES_IN, MAX_EXPIRES_IN = 60, 31_536_000
@@ -62,23 +62,8 @@ def check_filename(filename: str) -> None:
         ) from None
 
 
-def _errors(exc: ValidationError) -> list[dict[str, str]]:
-    return [
-        {
-            "field": ".".join(str(p) for p in error["loc"]),
-            "message": "unknown field" if error["type"] == "extra_forbidden" else error["msg"],
-        }
-        for error in exc.errors(include_url=False, include_input=False)
-    ]
-
-
 def validate_upload_url(body: Any, *, max_size: int) -> FileFields:
-    if not isinstance(body, dict):
-        raise MalformedJSON("Request body must be a JSON object.")
-    try:
-        data = UploadUrlIn.model_validate(body)
-    except ValidationError as exc:
-        raise RequestValidationError(errors=_errors(exc)) from None
+    data = validated(UploadUrlIn, body)
     if data.size > max_size:
         raise RequestValidationError(
             errors=[{"field": "size", "message": f"must be at most {max_size} (FILES_MAX_UPLOAD_BYTES)"}]
@@ -111,5 +96,5 @@ def validate_form(form: Mapping[str, str]) -> FileFields:
         try:
             return FileFields(**UploadFieldsIn.model_validate(values).model_dump())
         except ValidationError as exc:
-            errors.extend(_errors(exc))
+            errors.extend(validation_errors(exc))
     raise RequestValidationError(errors=errors)

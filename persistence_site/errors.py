@@ -10,13 +10,15 @@ renders it. Unknown URLs under ``/api/`` and unhandled exceptions get the same s
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.db import InterfaceError as DatabaseInterfaceError
 from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found, server_error
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
 from rest_framework import exceptions, status
 
 if TYPE_CHECKING:
@@ -82,6 +84,30 @@ class RequestValidationError(ServiceError):
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     error_code = "VALIDATION_ERROR"
     default_detail = "Request body failed validation."
+
+
+def validation_errors(exc: PydanticValidationError) -> list[dict[str, str]]:
+    """pydantic's errors as the contract's ``[{"field", "message"}]`` list (an extra key is "unknown field")."""
+    return [
+        {
+            "field": ".".join(str(p) for p in error["loc"]),
+            "message": "unknown field" if error["type"] == "extra_forbidden" else error["msg"],
+        }
+        for error in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(model: type[M], body: Any) -> M:
+    """A request body as ``model``: 400 MALFORMED_JSON when it is not an object, 422 listing each bad field."""
+    if not isinstance(body, dict):
+        raise MalformedJSON("Request body must be a JSON object.")
+    try:
+        return model.model_validate(body)
+    except PydanticValidationError as exc:
+        raise RequestValidationError(errors=validation_errors(exc)) from None
 
 
 class BatchTooLarge(RequestValidationError):

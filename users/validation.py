@@ -1,18 +1,17 @@
 """Request bodies of the users endpoints (API.md §8), validated strictly: wrong types are a 422.
 
-body = validated(UserCreateIn, request.data)
+body = validated(UserCreateIn, request.data)   # persistence_site.errors.validated
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from persistence_site.errors import MalformedJSON, RequestValidationError
 from translation.validation import check_free_json, check_id
 
 #: A user id the routes need for themselves (/users/sessions/...).
@@ -108,23 +107,3 @@ class SessionCreateIn(_Strict):
 class ValidateIn(_Strict):
     token: Annotated[str, Field(min_length=1, max_length=256)]
     touch: bool = False
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def validated(model: type[M], body: Any) -> M:
-    """The body as ``model``; 400 when it is not an object, 422 listing each bad field."""
-    if not isinstance(body, dict):
-        raise MalformedJSON("Request body must be a JSON object.")
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        errors = [
-            {
-                "field": ".".join(str(p) for p in error["loc"]),
-                "message": "unknown field" if error["type"] == "extra_forbidden" else error["msg"],
-            }
-            for error in exc.errors(include_url=False, include_input=False)
-        ]
-        raise RequestValidationError(errors=errors) from None

@@ -10,17 +10,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Literal
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from persistence_site.errors import MalformedJSON, RequestValidationError
+from persistence_site.errors import validated
 from recovery import openapi
 from recovery.representation import session_detail
 from translation.services.lifecycle import session_delete, session_status_update, sessions_cleanup
@@ -47,26 +47,6 @@ class CleanupIn(BaseModel):
         description="Applies to failed and cancelled sessions. Default: RETENTION_FAILED_DAYS (30).",
     )
     dry_run: bool = False
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def _validated(model: type[M], body: Any) -> M:
-    """The body as ``model``; 400 when it is not an object, 422 listing each bad field."""
-    if not isinstance(body, dict):
-        raise MalformedJSON("Request body must be a JSON object.")
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        errors = [
-            {
-                "field": ".".join(str(p) for p in error["loc"]),
-                "message": "unknown field" if error["type"] == "extra_forbidden" else error["msg"],
-            }
-            for error in exc.errors(include_url=False, include_input=False)
-        ]
-        raise RequestValidationError(errors=errors) from None
 
 
 DeletedOut = inline_serializer(
@@ -128,7 +108,7 @@ class SessionStatusView(APIView):
     required_scope = "write"
 
     def patch(self, request: Request, session_id: str) -> Response:
-        body = _validated(SessionStatusIn, request.data if request.stream is not None else None)
+        body = validated(SessionStatusIn, request.data if request.stream is not None else None)
         row = session_status_update(session_id=session_id, status=body.status)
         return Response(session_detail(row))
 
@@ -152,7 +132,7 @@ class SessionCleanupView(APIView):
     required_scope = "admin"
 
     def post(self, request: Request) -> Response:
-        body = _validated(CleanupIn, request.data if request.stream is not None else {})
+        body = validated(CleanupIn, request.data if request.stream is not None else {})
         result = sessions_cleanup(
             completed_days=(
                 body.completed_days if body.completed_days is not None else settings.RETENTION_COMPLETED_DAYS
