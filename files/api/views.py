@@ -19,10 +19,12 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http.multipartparser import MultiPartParserError
 from django.urls import reverse
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.exceptions import ParseError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -81,6 +83,9 @@ class FileUploadView(APIView):
         except ObjectStoreError as exc:
             metrics.ERRORS.labels(backend=store.name, operation="upload").inc()
             raise ObjectStoreUnavailable(str(exc)) from exc
+        except MultiPartParserError as exc:  # 400 in the contract's shape, as DRF's parser would
+            handler.abort()
+            raise ParseError(f"The multipart body could not be parsed: {exc}") from exc
         except BaseException:
             handler.abort()
             raise

@@ -38,8 +38,13 @@ def fetch(client, file_id: str) -> tuple[bytes, dict[str, str]]:
 
 @pytest.mark.parametrize(
     ("data", "filename"),
-    [(b"", "empty.csv"), (b"x", "one.bin"), ("名前,值\n".encode() * 1000, "翻訳 résumé.xlsx")],
-    ids=["empty", "one-byte", "non-ascii"],
+    [
+        (b"", "empty.csv"),
+        (b"x", "one.bin"),
+        ("名前,值\n".encode() * 1000, "翻訳 résumé.xlsx"),
+        (b"x", "😀" * 251 + ".csv"),
+    ],
+    ids=["empty", "one-byte", "non-ascii", "longest-name-of-4-byte-characters"],
 )
 def test_upload_round_trip(api_client, store, data, filename):
     response = upload(api_client, data, filename, kind="source", metadata='{"lang": "ja"}')
@@ -72,6 +77,19 @@ def test_fifty_megabytes_round_trip(api_client, store):
     assert response.json()["sha256"] == hashlib.sha256(data).hexdigest()
     got, _ = fetch(api_client, response.json()["file_id"])
     assert got == data
+
+
+def test_a_malformed_multipart_body_is_400_in_the_contracts_shape(api_client, store):
+    # a part whose headers never end
+    body = (
+        b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n' + b"X: " + b"y" * 10_000
+    )
+
+    response = api_client.post(f"{BASE}/upload", body, content_type="multipart/form-data; boundary=XyZ")
+
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "MALFORMED_JSON"
+    assert File.objects.count() == 0
 
 
 def test_traversal_filename_never_reaches_the_key(api_client, store):
