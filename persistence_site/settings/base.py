@@ -181,6 +181,23 @@ FILES_PENDING_TTL = positive_int(env, "FILES_PENDING_TTL", 3600)
 # Objects without metadata younger than this are uploads in flight, not orphans.
 FILES_ORPHAN_GRACE = positive_int(env, "FILES_ORPHAN_GRACE", 3600)
 FILES_CLEANUP_INTERVAL = positive_int(env, "FILES_CLEANUP_INTERVAL", 600)
+# --- Audit search on OpenSearch/Elasticsearch (storage_backends.search_opensearch) ------------------
+# Used when STORAGE_BACKENDS["audit_logs"] names storage_backends.search_opensearch.OpenSearchAuditSearch.
+# Monthly indices <prefix>-YYYY.MM behind the alias <prefix>, made from one index template <prefix>.
+AUDIT_SEARCH_URL = env.str("AUDIT_SEARCH_URL", default="")
+AUDIT_SEARCH_INDEX_PREFIX = env.str("AUDIT_SEARCH_INDEX_PREFIX", default="audit")
+AUDIT_SEARCH_USERNAME = env.str("AUDIT_SEARCH_USERNAME", default="") or None
+AUDIT_SEARCH_PASSWORD = env.str("AUDIT_SEARCH_PASSWORD", default="") or None
+AUDIT_SEARCH_VERIFY_CERTS = env.bool("AUDIT_SEARCH_VERIFY_CERTS", default=True)
+AUDIT_SEARCH_CA_CERTS = env.str("AUDIT_SEARCH_CA_CERTS", default="") or None
+# Seconds: searches and everything else; one bulk request; the health probe (/health stays fast).
+AUDIT_SEARCH_TIMEOUT = positive_int(env, "AUDIT_SEARCH_TIMEOUT", 10)
+AUDIT_SEARCH_BULK_TIMEOUT = positive_int(env, "AUDIT_SEARCH_BULK_TIMEOUT", 60)
+AUDIT_SEARCH_HEALTH_TIMEOUT = positive_int(env, "AUDIT_SEARCH_HEALTH_TIMEOUT", 2)
+# Refresh after a bulk write: "false" (default: events become searchable within the index refresh
+# interval, 1 s, and bulk stays fast), "wait_for" (the flush waits until they are searchable) or "true".
+AUDIT_SEARCH_REFRESH = choice(env, "AUDIT_SEARCH_REFRESH", ("false", "wait_for", "true"), "false")
+
 # --- Users and user sessions (API.md §8) -----------------------------------------------------------
 # User sessions live in Redis (storage_backends.redis_sessions) in their own database or key prefix,
 # on a Redis whose maxmemory-policy never evicts (noeviction/volatile-*: a session must only end by
