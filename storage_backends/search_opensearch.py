@@ -81,7 +81,11 @@ FIELDS = (
     "user_agent",
     "request_id",
     "details",
+    "accepted_at",
 )
+#: Keys of a decoded buffer record that are the buffer's bookkeeping, not the event's: the first
+#: acceptance time becomes ``accepted_at`` (as in the SQL plugin), the rest is not stored.
+_BUFFER_KEYS = ("created_at", "updated_at")
 #: index.max_result_window of a default index: ``from + size`` may not exceed it.
 MAX_RESULT_WINDOW = 10_000
 #: Hits per request of ``export``: about 1 MB of typical events, a bounded memory per batch.
@@ -150,10 +154,24 @@ def _parse_timestamp(value: Any) -> dt.datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
+def _document(record: dict[str, Any]) -> dict[str, Any]:
+    """A decoded record as the stored document. Keys other than the event's and the buffer's stay
+    in, so the strict mapping refuses them (a schema drift is dead-lettered, not silently lost)."""
+    document = {key: value for key, value in record.items() if key not in _BUFFER_KEYS}
+    accepted = record.get("accepted_at") or record.get("created_at") or record["timestamp"]
+    document["timestamp"] = _iso(record["timestamp"])
+    document["accepted_at"] = _iso(accepted)
+    document["message"] = record.get("message") or ""
+    document["details"] = record.get("details") or {}
+    return document
+
+
 def _event(source: dict[str, Any]) -> dict[str, Any]:
-    """A stored document as the interface's record: every field, ``timestamp`` an aware datetime."""
+    """A stored document as the interface's record: every field, datetimes aware."""
     event = {name: source.get(name) for name in FIELDS}
     event["timestamp"] = _parse_timestamp(source["timestamp"])
+    if event["accepted_at"] is not None:
+        event["accepted_at"] = _parse_timestamp(event["accepted_at"])
     if event["details"] is None:
         event["details"] = {}
     return event
@@ -261,6 +279,8 @@ class OpenSearchAuditSearch(AuditSearchBackend):
                         "request_id": long_keyword,
                         # Stored in _source, returned as sent, never indexed (any shape of JSON).
                         "details": {"type": "object", "enabled": False},
+                        # When the service accepted it (the buffer's clock); not searched.
+                        "accepted_at": {"type": "date_nanos", "index": False},
                     },
                 },
                 "aliases": {self.alias: {}},
@@ -383,7 +403,7 @@ class OpenSearchAuditSearch(AuditSearchBackend):
         for record in records:
             event_id = record["event_id"]
             index = self.index_for(record["timestamp"])
-            document = {**record, "timestamp": _iso(record["timestamp"])}
+            document = _document(record)
             line = (
                 orjson.dumps({"create": {"_index": index, "_id": event_id}})
                 + b"\n"
@@ -420,6 +440,21 @@ class OpenSearchAuditSearch(AuditSearchBackend):
             )
             found.update(hit["_id"] for hit in answer["hits"]["hits"])
         return found
+
+    def delete(self, collection: str, record_ids: Iterable[str]) -> int:
+        """Not part of the API (audit events are append-only); for operators and tests. One
+        delete-by-query per 1,000 ids, refreshed so that searches no longer see them."""
+        ids = list(dict.fromkeys(record_ids))
+        deleted = 0
+        for start in range(0, len(ids), EXPORT_BATCH):
+            answer = self.client.delete_by_query(
+                index=self.alias,
+                body={"query": {"ids": {"values": ids[start : start + EXPORT_BATCH]}}},
+                params={"refresh": "true", "ignore_unavailable": "true", "allow_no_indices": "true"},
+                request_timeout=self.bulk_timeout,
+            )
+            deleted += int(answer.get("deleted", 0))
+        return deleted
 
     def health_check(self) -> bool:
         """True when the cluster answers its health API (yellow or green) within the health timeout."""

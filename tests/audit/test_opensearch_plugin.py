@@ -410,8 +410,21 @@ def test_filters_and_full_text(known, query, expected):
 def test_search_returns_whole_events(known):
     [event] = known.search(AuditQuery(action="session.delete")).items
 
-    assert event == {**KNOWN[0]}
+    assert event == {**KNOWN[0], "accepted_at": KNOWN[0]["timestamp"]}
     assert event["timestamp"].tzinfo is not None
+
+
+def test_the_buffer_acceptance_time_is_stored_as_accepted_at(os_backend):
+    # given: a record as the flusher decodes it, with the buffer's timestamps
+    accepted = at(2026, 3, 14, 9, 30, 0, 123456)
+    record = audit_event("e1", created_at=accepted, updated_at=accepted + dt.timedelta(seconds=5))
+
+    store(os_backend, [record])
+
+    event = os_backend.read("audit_logs", "e1")
+    assert event["accepted_at"] == accepted
+    assert "created_at" not in event
+    assert "updated_at" not in event
 
 
 def test_order_is_by_timestamp_then_event_id_in_both_directions(os_backend):
