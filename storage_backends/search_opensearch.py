@@ -15,8 +15,10 @@ Choices and their reasons:
   a 409 item, which counts as stored. The id is unique per monthly index: a resend whose
   timestamp falls in another month (only possible when the client lets the service stamp it)
   would be stored again there; checking every month first would cost a search per chunk.
-- ``timestamp`` is ``date_nanos``, not ``date``: ``date`` keeps milliseconds, so events within one
-  millisecond would sort by ``event_id`` alone, unlike the SQL plugin (microseconds). Range 1970-2262.
+- ``timestamp`` is a ``date`` (milliseconds; aggregations and dashboards use it) and
+  ``timestamp_us`` a ``long`` of epoch microseconds, which orders, bounds and positions cursors
+  exactly as the SQL plugin does (events within one millisecond still sort by time). Not
+  ``date_nanos``: it only holds 1970-2262, and the contract accepts years 1000-9999.
 - Refresh (``AUDIT_SEARCH_REFRESH``): ``false`` by default. A bulk write returns as soon as the
   cluster accepted it and the events become searchable at the next refresh (``refresh_interval``,
   1 s): a forced refresh per flush would make small segments and slow ingest. ``wait_for`` makes
@@ -141,10 +143,10 @@ def _iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _nanos(value: dt.datetime) -> int:
-    """Nanoseconds since the epoch, exactly (the sort value of a ``date_nanos`` field)."""
+def _micros(value: dt.datetime) -> int:
+    """Microseconds since the epoch, exactly (``timestamp_us``; negative before 1970)."""
     delta = value.astimezone(dt.UTC) - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _parse_timestamp(value: Any) -> dt.datetime:
@@ -160,6 +162,7 @@ def _document(record: dict[str, Any]) -> dict[str, Any]:
     document = {key: value for key, value in record.items() if key not in _BUFFER_KEYS}
     accepted = record.get("accepted_at") or record.get("created_at") or record["timestamp"]
     document["timestamp"] = _iso(record["timestamp"])
+    document["timestamp_us"] = _micros(record["timestamp"])
     document["accepted_at"] = _iso(accepted)
     document["message"] = record.get("message") or ""
     document["details"] = record.get("details") or {}
@@ -266,7 +269,8 @@ class OpenSearchAuditSearch(AuditSearchBackend):
                     "dynamic": "strict",
                     "properties": {
                         "event_id": keyword,
-                        "timestamp": {"type": "date_nanos"},
+                        "timestamp": {"type": "date"},
+                        "timestamp_us": {"type": "long"},
                         "actor_id": keyword,
                         "actor_type": keyword,
                         "action": keyword,
@@ -280,7 +284,7 @@ class OpenSearchAuditSearch(AuditSearchBackend):
                         # Stored in _source, returned as sent, never indexed (any shape of JSON).
                         "details": {"type": "object", "enabled": False},
                         # When the service accepted it (the buffer's clock); not searched.
-                        "accepted_at": {"type": "date_nanos", "index": False},
+                        "accepted_at": {"type": "date", "index": False},
                     },
                 },
                 "aliases": {self.alias: {}},
@@ -484,7 +488,7 @@ class OpenSearchAuditSearch(AuditSearchBackend):
         }
         if after is not None:
             # One more than a page tells whether another page follows.
-            body.update(size=page_size + 1, search_after=[_nanos(after.timestamp), after.event_id])
+            body.update(size=page_size + 1, search_after=[_micros(after.timestamp), after.event_id])
             answer = self._search(body)
             hits = answer["hits"]["hits"]
             items = [_event(hit["_source"]) for hit in hits[:page_size]]
@@ -608,7 +612,7 @@ class OpenSearchAuditSearch(AuditSearchBackend):
 
     @staticmethod
     def _sort(order: Order) -> list[dict[str, Any]]:
-        return [{"timestamp": {"order": order}}, {"event_id": {"order": order}}]
+        return [{"timestamp_us": {"order": order}}, {"event_id": {"order": order}}]
 
     @staticmethod
     def _query(query: AuditQuery) -> dict[str, Any]:
@@ -622,11 +626,11 @@ class OpenSearchAuditSearch(AuditSearchBackend):
             filters.append({"prefix": {"action": query.action_prefix}})
         bounds = {}
         if query.time_from is not None:
-            bounds["gte"] = _iso(query.time_from)
+            bounds["gte"] = _micros(query.time_from)
         if query.time_to is not None:
-            bounds["lte"] = _iso(query.time_to)
+            bounds["lte"] = _micros(query.time_to)
         if bounds:
-            filters.append({"range": {"timestamp": bounds}})
+            filters.append({"range": {"timestamp_us": bounds}})
         if query.q:
             filters.append({"match": {"message": {"query": query.q, "operator": "and"}}})
         return {"bool": {"filter": filters}} if filters else {"match_all": {}}

@@ -77,7 +77,8 @@ def test_template_has_a_strict_mapping_a_cjk_analyzer_and_the_alias(os_backend):
         "request_id",
     ):
         assert properties[name]["type"] == "keyword", name
-    assert properties["timestamp"]["type"] == "date_nanos"
+    assert properties["timestamp"]["type"] == "date"
+    assert properties["timestamp_us"]["type"] == "long"
     tokens = os_backend.client.indices.analyze(
         index=index, body={"analyzer": "audit_message", "text": "删除翻译会话 Ｈｅｌｌｏ World"}
     )["tokens"]
@@ -154,12 +155,12 @@ def test_a_resent_event_counts_as_stored_and_the_first_version_is_kept(os_backen
 
 
 def test_an_item_the_strict_mapping_refuses_is_permanent_and_the_others_are_stored(os_backend):
-    # given: one event with a field the mapping does not know, one with a timestamp out of range
+    # given: events with fields the mapping does not know, between stored ones
     events = [
         audit_event("good-1"),
         audit_event("unknown-field", surprise="not in the mapping"),
         audit_event("good-2"),
-        audit_event("before-1970", timestamp=at(1969, 7, 20, 20, 17)),
+        audit_event("unknown-object", extra={"a": 1}),
     ]
 
     # when
@@ -168,7 +169,7 @@ def test_an_item_the_strict_mapping_refuses_is_permanent_and_the_others_are_stor
     os_backend.refresh_indices()
 
     # then
-    assert set(caught.value.permanent) == {"unknown-field", "before-1970"}
+    assert set(caught.value.permanent) == {"unknown-field", "unknown-object"}
     assert "strict" in caught.value.permanent["unknown-field"]
     assert caught.value.transient == {}
     assert os_backend.existing_ids("audit_logs", ids(events)) == {"good-1", "good-2"}
@@ -441,6 +442,26 @@ def test_order_is_by_timestamp_then_event_id_in_both_directions(os_backend):
 
     assert ids(os_backend.search(AuditQuery(), order="asc").items) == ["z-earlier", "a", "b", "c", "0-later"]
     assert ids(os_backend.search(AuditQuery(), order="desc").items) == ["0-later", "c", "b", "a", "z-earlier"]
+
+
+def test_timestamps_across_the_contract_range_are_stored_and_ordered(os_backend):
+    # given: years 1000-9999 (API.md §9), before 1970 included
+    events = [
+        audit_event("y9999", timestamp=at(9999, 12, 31, 23, 59, 59, 999999)),
+        audit_event("y1969", timestamp=at(1969, 7, 20, 20, 17, 40, 1)),
+        audit_event("y1000", timestamp=at(1000, 1, 1)),
+        audit_event("y1969-earlier", timestamp=at(1969, 7, 20, 20, 17, 40)),
+    ]
+
+    store(os_backend, events)
+
+    page = os_backend.search(AuditQuery(), order="asc")
+    assert ids(page.items) == ["y1000", "y1969-earlier", "y1969", "y9999"]
+    assert [e["timestamp"] for e in page.items] == sorted(e["timestamp"] for e in events)
+    assert ids(os_backend.search(AuditQuery(time_to=at(1969, 7, 20, 20, 17, 40))).items) == [
+        "y1969-earlier",
+        "y1000",
+    ]
 
 
 def test_an_empty_store_answers_empty_pages_stats_and_export(os_backend):
