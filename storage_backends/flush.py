@@ -297,20 +297,28 @@ def _chunks(units: Iterator[list[Decoded]], collection: str) -> Iterator[list[De
     pending: list[Decoded] = []
     for unit in units:
         pending.extend(unit)
-        if len(pending) >= _chunk_sizes.get(collection, 1000):
+        if len(pending) >= max(_chunk_sizes.get(collection, 1000), _chunk_bounds(collection)[0]):
             yield pending
             pending = []
     if pending:
         yield pending
 
 
+def _chunk_bounds(collection: str) -> tuple[int, int]:
+    """The collection's backend's ``flush_chunk_bounds``, else (MIN_CHUNK, MAX_CHUNK)."""
+    return getattr(registry.backend(collection), "flush_chunk_bounds", (MIN_CHUNK, MAX_CHUNK))
+
+
 def _adapt_chunk_size(collection: str, rows: int, seconds: float) -> None:
-    """Grow the chunk after quick writes, shrink it after slow ones, within the bounds."""
-    size = _chunk_sizes.get(collection, 1000)
+    """Grow the chunk after quick writes, shrink it after slow ones, within the bounds (the
+    backend's ``flush_chunk_bounds`` when it has some: a search cluster indexes a bulk request of
+    thousands of events much faster per event than several small ones, however long it takes)."""
+    low, high = _chunk_bounds(collection)
+    size = max(_chunk_sizes.get(collection, 1000), low)
     if rows >= size and seconds < TARGET_CHUNK_SECONDS / 2:
-        size = min(int(size * 1.5), MAX_CHUNK)
+        size = min(int(size * 1.5), high)
     elif seconds > TARGET_CHUNK_SECONDS * 2:
-        size = max(int(size / 1.5), MIN_CHUNK)
+        size = max(int(size / 1.5), low)
     _chunk_sizes[collection] = size
     metrics.FLUSH_CHUNK_SIZE.labels(type=ITEM_TYPE[collection]).set(size)
 

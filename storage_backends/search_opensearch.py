@@ -188,6 +188,11 @@ class OpenSearchAuditSearch(AuditSearchBackend):
     """
 
     name = "opensearch"
+    #: Records per flush chunk (storage_backends.flush): a bulk request has a large fixed cost in
+    #: the cluster, so a few thousand events per request index several times faster per event
+    #: than the 500 the flusher falls back to for a slow database (osmem: 300 vs 770 events/s).
+    #: 5,000 typical events are about 3 MB, within Elastic's advice of 5-15 MB per bulk request.
+    flush_chunk_bounds = (2500, 5000)
 
     def __init__(
         self,
