@@ -1,6 +1,7 @@
 """System checks of the storage layer (``manage.py check``, and before ``migrate``).
 
-python manage.py check   # storage_backends.W001 when embedded-buffer records would be stranded
+python manage.py check   # storage_backends.W001 when embedded-buffer records would be stranded,
+                         # E001 when the OpenSearch audit plugin has no AUDIT_SEARCH_URL
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Warning, register
+from django.core.checks import Error, Warning, register
 from django.db import DatabaseError, connections
 
 
@@ -38,5 +39,22 @@ def embedded_buffer_stranded(app_configs: Any = None, **kwargs: Any) -> list[War
             "REDIS_URL is set, so the Redis buffer is used and they would not be flushed or read.",
             hint="Flush them first with REDIS_URL unset: env -u REDIS_URL python manage.py flush_buffer",
             id="storage_backends.W001",
+        )
+    ]
+
+
+@register()
+def audit_search_configured(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """The OpenSearch audit plugin needs AUDIT_SEARCH_URL: refused at start-up, not at the first
+    audit request. Cost: reads two settings."""
+    plugin = "storage_backends.search_opensearch.OpenSearchAuditSearch"
+    if settings.STORAGE_BACKENDS.get("audit_logs") != plugin or settings.AUDIT_SEARCH_URL:
+        return []
+    return [
+        Error(
+            "STORAGE_BACKENDS['audit_logs'] (STORAGE_BACKEND_AUDIT_LOGS) is the OpenSearch plugin, "
+            "but AUDIT_SEARCH_URL is not set.",
+            hint="Set AUDIT_SEARCH_URL=http(s)://host:9200, or use storage_backends.search_sql.SQLAuditSearch.",
+            id="storage_backends.E001",
         )
     ]

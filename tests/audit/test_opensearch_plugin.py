@@ -728,3 +728,20 @@ def test_retention_drops_whole_months_before_the_given_one(os_url, os_backend):
         assert ids(os_backend.search(AuditQuery(), order="asc").items) == ["late-dec", "jan"]
     finally:
         remove(neighbour)
+
+
+# --- configuration -------------------------------------------------------------------------------
+
+
+def test_the_plugin_without_a_url_is_refused_at_start_up(settings):
+    from storage_backends.checks import audit_search_configured
+
+    settings.STORAGE_BACKENDS = {
+        **settings.STORAGE_BACKENDS,
+        "audit_logs": f"{OpenSearchAuditSearch.__module__}.OpenSearchAuditSearch",
+    }
+    settings.AUDIT_SEARCH_URL = ""
+
+    assert [e.id for e in audit_search_configured()] == ["storage_backends.E001"]
+    settings.AUDIT_SEARCH_URL = "http://127.0.0.1:9200"
+    assert audit_search_configured() == []
