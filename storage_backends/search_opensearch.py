@@ -605,13 +605,15 @@ class OpenSearchAuditSearch(AuditSearchBackend):
         )
 
     def drop_months_before(self, month: dt.date) -> list[str]:
-        """Delete the monthly indices of the months before ``month`` (one request); returns their names."""
+        """Delete the monthly indices of the months before ``month`` in one request; returns their
+        months as ``YYYY-MM`` (as the SQL plugin does; the index names go to the log)."""
         limit = f"{self.prefix}-{month.year:04d}.{month.month:02d}"
         old = [index for index in self.monthly_indices() if index < limit]
         if old:
             self.client.indices.delete(index=",".join(old))
             self._known_indices.difference_update(old)
-        return old
+            logger.info("audit retention: deleted the indices %s", ", ".join(old))
+        return [index[len(self.prefix) + 1 :].replace(".", "-") for index in old]
 
     # --- query building -----------------------------------------------------------------------
 

@@ -11,12 +11,13 @@ indices and template are deleted afterwards, so runs sharing a server never see 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as dt
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -101,3 +102,63 @@ def store(backend: OpenSearchAuditSearch, events: list[dict[str, Any]], batch: i
     for start in range(0, len(events), batch):
         backend.write("audit_logs", events[start : start + batch])
     backend.refresh_indices()
+
+
+# --- the plugin in the audit suite's backend harness (tests/audit/conftest.py ``STORES``) ---------
+
+#: One prefix per test run for the suite's cases: the registry keeps one plugin instance per class.
+SUITE_PREFIX = f"audit-os-suite-{uuid.uuid4().hex[:10]}"
+
+
+class SuiteOpenSearchAuditSearch(OpenSearchAuditSearch):
+    """The plugin on osmem with the run's prefix, whatever the settings (the registry builds it
+    from its dotted path alone); bulk writes wait for the refresh, so a loaded event is searchable."""
+
+    def __init__(self) -> None:
+        super().__init__(url=server_url("osmem"), index_prefix=SUITE_PREFIX, refresh="wait_for")
+
+
+class OpenSearchStore:
+    """The OpenSearch plugin on osmem-server over HTTP (the harness of tests/audit/conftest.py)."""
+
+    name = "opensearch"
+    dotted_path = f"{__name__}.SuiteOpenSearchAuditSearch"
+
+    def __init__(self) -> None:
+        from storage_backends import registry
+
+        self.backend = registry._instance(self.dotted_path)
+        if not _suite_cleanup:
+            _suite_cleanup.append(atexit.register(_drop_suite_template))
+
+    def load(self, records: Iterable[dict[str, Any]]) -> None:
+        batch: list[dict[str, Any]] = []
+        for record in records:
+            batch.append(record)
+            if len(batch) == 5000:
+                self.backend.write("audit_logs", batch)
+                batch = []
+        if batch:
+            self.backend.write("audit_logs", batch)
+        self.backend.refresh_indices()
+
+    def clear(self) -> None:
+        """Delete the run's indices. The template stays for the run (an index a bulk request
+        creates then still gets the strict mapping, whichever plugin instance sends it)."""
+        from storage_backends import registry
+
+        indices = self.backend.monthly_indices()
+        if indices:
+            self.backend.client.indices.delete(index=",".join(indices))
+        for backend in {self.backend, registry._instance(self.dotted_path)}:
+            backend._known_indices.clear()
+
+
+_suite_cleanup: list[Any] = []
+
+
+def _drop_suite_template() -> None:
+    with contextlib.suppress(Exception):  # the server may be gone at exit
+        OpenSearchAuditSearch(url=OSMEM_URL, index_prefix=SUITE_PREFIX).client.indices.delete_index_template(
+            name=SUITE_PREFIX
+        )

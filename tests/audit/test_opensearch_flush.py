@@ -193,7 +193,8 @@ def test_retention_drops_the_old_monthly_indices(api_client, search_plugin):
 
     outcome = audit_services.audit_retention_apply(now=dt.datetime(2026, 11, 20, tzinfo=dt.UTC), days=365)
 
-    assert outcome["dropped"] == [f"{search_plugin.prefix}-2024.11"]
+    assert outcome["dropped"] == ["2024-11"]
+    assert search_plugin.monthly_indices() == [f"{search_plugin.prefix}-2025.12"]
     assert [i["event_id"] for i in api_client.get(LOGS_URL).json()["items"]] == ["kept"]
 
 
