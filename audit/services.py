@@ -13,9 +13,12 @@ Other apps import ``record_event`` (never the reverse: this app imports no other
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -181,6 +184,67 @@ def record_event(
         return None
     AUDIT_EVENTS_RECORDED.inc()
     return record["event_id"]
+
+
+@dataclass
+class AuditedOperation:
+    """What an ``audited`` block may fill in as it learns it (an id assigned inside, counts)."""
+
+    resource_id: str | None = None
+    message: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _failure_message(exc: BaseException) -> str:
+    detail = getattr(exc, "detail", None) or str(exc)
+    return f"{type(exc).__name__}: {detail}"[:1000]
+
+
+@contextlib.contextmanager
+def audited(
+    action: str,
+    *,
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+    message: str = "",
+    details: dict[str, Any] | None = None,
+    request: Any = None,
+    actor_id: str | None = None,
+    actor_type: str | None = None,
+) -> Iterator[AuditedOperation]:
+    """Record ``action`` once the block ends: ``success`` when it returns, ``failure`` (with the
+    error's class, detail and ``error_code`` in the event) when it raises; the error propagates.
+
+        with audited("session.delete", resource_type="session", resource_id=sid) as event:
+            event.details["deleted_tasks"] = delete(...)
+    """
+    event = AuditedOperation(resource_id=resource_id, message=message, details=dict(details or {}))
+    common = {
+        "resource_type": resource_type,
+        "request": request,
+        "actor_id": actor_id,
+        "actor_type": actor_type,
+    }
+    try:
+        yield event
+    except Exception as exc:
+        error_code = getattr(exc, "error_code", None)
+        record_event(
+            action,
+            outcome="failure",
+            resource_id=event.resource_id,
+            message=event.message or _failure_message(exc),
+            details={
+                **event.details,
+                "error": _failure_message(exc),
+                **({"error_code": error_code} if error_code else {}),
+            },
+            **common,
+        )
+        raise
+    record_event(
+        action, resource_id=event.resource_id, message=event.message, details=event.details, **common
+    )
 
 
 # --- retention -------------------------------------------------------------------------------------
