@@ -172,7 +172,7 @@ def test_stats_of_a_known_data_set(known):
 
     assert stats.total == 10
     assert stats.by_outcome == {"success": 8, "failure": 2}
-    assert list(stats.by_action.items())[0] == ("session.delete", 2)
+    assert next(iter(stats.by_action.items())) == ("session.delete", 2)
     assert sum(stats.by_action.values()) == 10 and len(stats.by_action) == 9
     assert stats.by_actor["alice"] == 2 and stats.by_actor["backend-v2"] == 2
     assert stats.per_day == [(T0.date(), 10)]
