@@ -42,7 +42,9 @@ def test_persist_then_search_export_and_stats(live, uid, admin_key):
 
     with PersistenceClient(live.url, api_key=admin_key) as admin:
         found = list(admin.search_audit_logs(actor_id=uid, page_size=40))
-        writes = list(admin.search_audit_logs(actor_id=uid, action="client.*", q="翻译", order="asc", page_size=100))
+        writes = list(
+            admin.search_audit_logs(actor_id=uid, action="client.*", q="翻译", order="asc", page_size=100)
+        )
         exported = list(admin.export_audit_logs(actor_id=uid))
         csv_body = b"".join(admin.export_audit_logs(actor_id=uid, format="csv", order="desc"))
         stats = admin.audit_stats(actor_id=uid, from_="2026-03-10T12:01:00Z")
@@ -74,7 +76,9 @@ def test_searching_needs_the_admin_scope(live, uid):
 
 def test_the_async_client_does_the_same(live, uid, admin_key):
     async def scenario():
-        async with AsyncPersistenceClient(live.url, api_key=live.key, batch_size=50, flush_interval=60) as writer:
+        async with AsyncPersistenceClient(
+            live.url, api_key=live.key, batch_size=50, flush_interval=60
+        ) as writer:
             await writer.persist_audit_logs([_event(uid, i) for i in range(120)])
             await writer.flush()
         async with AsyncPersistenceClient(live.url, api_key=admin_key) as admin:
