@@ -23,23 +23,14 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
-from prometheus_client import Counter
 
+from audit import metrics
 from audit.middleware import current_request
 from storage_backends import registry
 from storage_backends.buffer import get_write_buffer
 from storage_backends.search import AUDIT_LOGS
 
 logger = logging.getLogger(__name__)
-
-#: The service's own events that could not be buffered (the operation went on without them).
-AUDIT_EVENTS_LOST = Counter(
-    "persistence_audit_events_dropped_total",
-    "Audit events of the service's own operations that could not be buffered (logged instead).",
-)
-AUDIT_EVENTS_RECORDED = Counter(
-    "persistence_audit_events_recorded_total", "Audit events of the service's own operations buffered."
-)
 
 #: The longest strings a self-recorded event copies from a request (the model's columns).
 _LIMITS = {"actor_id": 128, "ip": 64, "user_agent": 1024, "request_id": 128, "message": 10_000}
@@ -170,7 +161,7 @@ def record_event(
         }
         get_write_buffer().add(AUDIT_LOGS, [record])
     except Exception as exc:
-        AUDIT_EVENTS_LOST.inc()
+        metrics.EVENTS_DROPPED.inc()
         logger.error(
             "audit event not recorded",
             extra={
@@ -182,7 +173,7 @@ def record_event(
             },
         )
         return None
-    AUDIT_EVENTS_RECORDED.inc()
+    metrics.EVENTS_RECORDED.inc()
     return record["event_id"]
 
 

@@ -14,7 +14,8 @@ from django.core.management import CommandError, call_command
 
 from api_keys.models import APIKey
 from api_keys.services import api_key_create
-from audit.services import AUDIT_EVENTS_LOST, record_event
+from audit.metrics import EVENTS_DROPPED
+from audit.services import record_event
 from storage_backends.search import AUDIT_LOGS
 from tests.factories import session_record
 
@@ -257,12 +258,12 @@ def test_system_config_reads_are_audited(ops, write_buffer):
 def test_an_operation_goes_on_when_its_event_cannot_be_buffered(ops, write_buffer, settings):
     settings.BUFFER_CAPACITY = 1
     write_buffer.add(SESSIONS, [session_record("fills-the-buffer")])
-    lost_before = AUDIT_EVENTS_LOST._value.get()
+    lost_before = EVENTS_DROPPED._value.get()
 
     response = ops.get("/api/v1/system/config")
 
     assert response.status_code == 200
-    assert AUDIT_EVENTS_LOST._value.get() == lost_before + 1
+    assert EVENTS_DROPPED._value.get() == lost_before + 1
     assert _events(write_buffer, "system_config.read") == []
 
 
