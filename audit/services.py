@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,11 +27,17 @@ from django.utils import timezone
 
 from audit import metrics
 from audit.middleware import current_request
+from persistence_site.errors import BufferFull, ServiceUnavailable
 from storage_backends import registry
 from storage_backends.buffer import get_write_buffer
 from storage_backends.search import AUDIT_LOGS
 
 logger = logging.getLogger(__name__)
+
+#: After the buffer store could not be reached, the service's own events are dropped (and counted)
+#: without trying for this long: an operation must not wait on a connect timeout every time.
+UNREACHABLE_PAUSE_SECONDS = 5.0
+_paused_until = 0.0
 
 #: The longest strings a self-recorded event copies from a request (the model's columns).
 _LIMITS = {"actor_id": 128, "ip": 64, "user_agent": 1024, "request_id": 128, "message": 10_000}
@@ -134,8 +141,13 @@ def record_event(
     request being served (``audit.middleware``), which also gives the client address, the user
     agent and the request id. Never raises into the caller and never waits on more than the
     buffer's own add (one Redis script or one SQLite transaction): a failure is logged and
-    counted in ``persistence_audit_events_dropped_total``.
+    counted in ``persistence_audit_events_dropped_total``, and after the store was unreachable
+    the next ``UNREACHABLE_PAUSE_SECONDS`` of events are dropped at once (counted, not retried).
     """
+    global _paused_until
+    if time.monotonic() < _paused_until:
+        metrics.EVENTS_DROPPED.inc()
+        return None
     try:
         request = request if request is not None else current_request.get()
         fields: dict[str, Any] = {"ip": None, "user_agent": None, "request_id": None}
@@ -162,6 +174,8 @@ def record_event(
         get_write_buffer().add(AUDIT_LOGS, [record])
     except Exception as exc:
         metrics.EVENTS_DROPPED.inc()
+        if isinstance(exc, ServiceUnavailable) and not isinstance(exc, BufferFull):
+            _paused_until = time.monotonic() + UNREACHABLE_PAUSE_SECONDS
         logger.error(
             "audit event not recorded",
             extra={

@@ -5,6 +5,7 @@ stats, append-only writes and retention."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 
 import pytest
 
@@ -178,6 +179,14 @@ def test_stats_of_a_known_data_set(known):
     assert stats.per_day == [(T0.date(), 10)]
 
 
+def test_stats_of_a_full_text_query(known):
+    stats = known.backend.stats(AuditQuery(q="翻译"))
+
+    assert stats.total == 2
+    assert stats.by_action == {"Session.delete": 1, "session.delete": 1}
+    assert stats.by_actor == {"Alice": 1, "alice": 1}
+
+
 def test_stats_keep_the_top_20_and_count_per_utc_day(audit_store):
     rows = [event(action=f"a.n{i:02d}", timestamp=T0) for i in range(25) for _ in range(i + 1)]
     rows.append(event(action="a.late", timestamp=dt.datetime(2026, 3, 11, 23, 59, 59, tzinfo=dt.UTC)))
@@ -243,3 +252,25 @@ def test_retention_drops_whole_months_before_the_given_one(audit_store):
 
 def test_health_check_answers(audit_store):
     assert audit_store.backend.health_check() is True
+
+
+def test_the_sql_full_text_index_can_be_rebuilt(known):
+    if known.name != "sql":
+        pytest.skip("the SQL backend's own index")
+    from django.core.management import call_command
+    from django.db import connection
+
+    from audit.models import AuditEvent
+
+    if connection.vendor == "sqlite":  # as after a VACUUM that renumbered the rowids
+        with connection.cursor() as cursor:
+            cursor.execute("INSERT INTO audit_events_fts(audit_events_fts) VALUES ('delete-all')")
+    else:
+        AuditEvent.objects.update(search_terms="")
+    damaged = _search_all(known.backend, AuditQuery(q="create"))
+
+    call_command("rebuild_audit_index", stdout=io.StringIO())
+
+    assert damaged == []
+    assert _search_all(known.backend, AuditQuery(q="create")) == ["e1"]
+    assert _search_all(known.backend, AuditQuery(q="翻译")) == ["e7", "e0"]

@@ -267,6 +267,27 @@ def test_an_operation_goes_on_when_its_event_cannot_be_buffered(ops, write_buffe
     assert _events(write_buffer, "system_config.read") == []
 
 
+def test_an_unreachable_buffer_store_costs_one_attempt_then_events_are_dropped_at_once(
+    write_buffer, settings
+):
+    from audit import services
+    from storage_backends.buffer import _buffer_for
+
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    dropped_before = EVENTS_DROPPED._value.get()
+    try:
+        first = record_event("maintenance.run")
+        paused = services._paused_until
+        second = record_event("maintenance.run")
+    finally:
+        services._paused_until = 0.0
+        _buffer_for.cache_clear()
+
+    assert first is None and second is None
+    assert paused > 0 and services._paused_until == 0.0
+    assert EVENTS_DROPPED._value.get() == dropped_before + 2
+
+
 def test_record_event_without_a_request_is_by_the_system(write_buffer):
     event_id = record_event("maintenance.run", message="nightly", details={"when": object()})
 
