@@ -13,30 +13,31 @@ Other apps import ``record_event`` (never the reverse: this app imports no other
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
-from prometheus_client import Counter
 
+from audit import metrics
 from audit.middleware import current_request
+from persistence_site.errors import BufferFull, ServiceUnavailable
 from storage_backends import registry
 from storage_backends.buffer import get_write_buffer
 from storage_backends.search import AUDIT_LOGS
 
 logger = logging.getLogger(__name__)
 
-#: The service's own events that could not be buffered (the operation went on without them).
-AUDIT_EVENTS_LOST = Counter(
-    "persistence_audit_events_dropped_total",
-    "Audit events of the service's own operations that could not be buffered (logged instead).",
-)
-AUDIT_EVENTS_RECORDED = Counter(
-    "persistence_audit_events_recorded_total", "Audit events of the service's own operations buffered."
-)
+#: After the buffer store could not be reached, the service's own events are dropped (and counted)
+#: without trying for this long: an operation must not wait on a connect timeout every time.
+UNREACHABLE_PAUSE_SECONDS = 5.0
+_paused_until = 0.0
 
 #: The longest strings a self-recorded event copies from a request (the model's columns).
 _LIMITS = {"actor_id": 128, "ip": 64, "user_agent": 1024, "request_id": 128, "message": 10_000}
@@ -140,8 +141,13 @@ def record_event(
     request being served (``audit.middleware``), which also gives the client address, the user
     agent and the request id. Never raises into the caller and never waits on more than the
     buffer's own add (one Redis script or one SQLite transaction): a failure is logged and
-    counted in ``persistence_audit_events_dropped_total``.
+    counted in ``persistence_audit_events_dropped_total``, and after the store was unreachable
+    the next ``UNREACHABLE_PAUSE_SECONDS`` of events are dropped at once (counted, not retried).
     """
+    global _paused_until
+    if time.monotonic() < _paused_until:
+        metrics.EVENTS_DROPPED.inc()
+        return None
     try:
         request = request if request is not None else current_request.get()
         fields: dict[str, Any] = {"ip": None, "user_agent": None, "request_id": None}
@@ -167,7 +173,9 @@ def record_event(
         }
         get_write_buffer().add(AUDIT_LOGS, [record])
     except Exception as exc:
-        AUDIT_EVENTS_LOST.inc()
+        metrics.EVENTS_DROPPED.inc()
+        if isinstance(exc, ServiceUnavailable) and not isinstance(exc, BufferFull):
+            _paused_until = time.monotonic() + UNREACHABLE_PAUSE_SECONDS
         logger.error(
             "audit event not recorded",
             extra={
@@ -179,8 +187,69 @@ def record_event(
             },
         )
         return None
-    AUDIT_EVENTS_RECORDED.inc()
+    metrics.EVENTS_RECORDED.inc()
     return record["event_id"]
+
+
+@dataclass
+class AuditedOperation:
+    """What an ``audited`` block may fill in as it learns it (an id assigned inside, counts)."""
+
+    resource_id: str | None = None
+    message: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _failure_message(exc: BaseException) -> str:
+    detail = getattr(exc, "detail", None) or str(exc)
+    return f"{type(exc).__name__}: {detail}"[:1000]
+
+
+@contextlib.contextmanager
+def audited(
+    action: str,
+    *,
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+    message: str = "",
+    details: dict[str, Any] | None = None,
+    request: Any = None,
+    actor_id: str | None = None,
+    actor_type: str | None = None,
+) -> Iterator[AuditedOperation]:
+    """Record ``action`` once the block ends: ``success`` when it returns, ``failure`` (with the
+    error's class, detail and ``error_code`` in the event) when it raises; the error propagates.
+
+        with audited("session.delete", resource_type="session", resource_id=sid) as event:
+            event.details["deleted_tasks"] = delete(...)
+    """
+    event = AuditedOperation(resource_id=resource_id, message=message, details=dict(details or {}))
+    common = {
+        "resource_type": resource_type,
+        "request": request,
+        "actor_id": actor_id,
+        "actor_type": actor_type,
+    }
+    try:
+        yield event
+    except Exception as exc:
+        error_code = getattr(exc, "error_code", None)
+        record_event(
+            action,
+            outcome="failure",
+            resource_id=event.resource_id,
+            message=event.message or _failure_message(exc),
+            details={
+                **event.details,
+                "error": _failure_message(exc),
+                **({"error_code": error_code} if error_code else {}),
+            },
+            **common,
+        )
+        raise
+    record_event(
+        action, resource_id=event.resource_id, message=event.message, details=event.details, **common
+    )
 
 
 # --- retention -------------------------------------------------------------------------------------

@@ -111,8 +111,6 @@ class RecoveryStatusOut(serializers.Serializer):
     checked_at = serializers.DateTimeField()
 
 
-
-
 NOT_FOUND = OpenApiResponse(
     ErrorOut,
     description='Unknown session: {"detail": "Session not found", "error_code": "NOT_FOUND", "session_id": ...}.',

@@ -190,6 +190,29 @@ def fulltext_install(conn: Any) -> None:
             cursor.execute(f"ALTER TABLE {TABLE} ADD FULLTEXT INDEX audit_terms_ft (search_terms)")
 
 
+def fulltext_rebuild(conn: Any) -> None:
+    """Rebuild the full-text index from ``audit_events`` (SQLite: after a VACUUM or a table rebuild,
+    which renumber rowids; MySQL/MariaDB: recompute ``search_terms``, e.g. after changing the
+    tokens). Cost: one pass over every event."""
+    if conn.vendor == "sqlite":
+        fulltext_install(conn)
+        with conn.cursor() as cursor:
+            cursor.execute(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')")
+        return
+    model = collection_model(AUDIT_LOGS)
+    last = ""
+    while True:
+        rows = list(
+            model.objects.filter(pk__gt=last).order_by("pk").values_list("pk", "message")[:EXPORT_BATCH]
+        )
+        if not rows:
+            return
+        with transaction.atomic():
+            for pk, message in rows:
+                model.objects.filter(pk=pk).update(search_terms=message_terms(message))
+        last = rows[-1][0]
+
+
 def fulltext_uninstall(conn: Any) -> None:
     with conn.cursor() as cursor:
         if conn.vendor == "sqlite":

@@ -127,7 +127,6 @@ UNAVAILABLE = _error("The search backend is unreachable (STORAGE_UNAVAILABLE).")
 @extend_schema(
     tags=TAGS,
     summary="Write a batch of audit events",
-    operation_id="v1_audit_logs_batch",
     description=f"Validates 1-{MAX_BATCH} events (all or nothing), buffers them durably and answers 202; they "
     "are searchable once flushed. Append-only: an event_id sent again keeps its first accepted version. "
     "event_id defaults to a UUID4 and timestamp to the acceptance time.",
@@ -165,6 +164,7 @@ UNAVAILABLE = _error("The search backend is unreachable (STORAGE_UNAVAILABLE).")
 class AuditBatchView(APIView):
     required_scope = "write"
 
+    @extend_schema(operation_id="v1_audit_logs_batch")
     def post(self, request: Request) -> Response:
         if request.stream is None:
             raise MalformedJSON("Request body is empty; a JSON object is expected.")
@@ -179,7 +179,6 @@ class AuditBatchView(APIView):
 @extend_schema(
     tags=TAGS,
     summary="Search audit events",
-    operation_id="v1_audit_logs_list",
     description="Matches ordered by timestamp (`order`, desc by default), ties by event_id. Offset pages cover "
     "the first 10,000 matches (page * page_size <= 10,000); past that, follow `next_cursor` with `cursor`. "
     "Events are searchable once flushed (no read-your-writes). Scope admin.",
@@ -195,6 +194,7 @@ class AuditBatchView(APIView):
 class AuditLogListView(APIView):
     required_scope = "admin"
 
+    @extend_schema(operation_id="v1_audit_logs_list")
     def get(self, request: Request) -> Response:
         return Response(selectors.audit_logs_page(query=request.query_params))
 
@@ -213,7 +213,6 @@ class _ExportNegotiation(BaseContentNegotiation):
 @extend_schema(
     tags=TAGS,
     summary="Export audit events",
-    operation_id="v1_audit_logs_export",
     description="Every match (no 10,000 cap), streamed in constant memory, ascending by default. `ndjson`: one "
     "event per line. `csv`: a header row, every field quoted (RFC 4180), details as JSON, and a leading ' on "
     "any cell starting with = + - @, tab or carriage return (so spreadsheets do not run it). Scope admin.",
@@ -236,6 +235,7 @@ class AuditLogExportView(APIView):
     content_negotiation_class = _ExportNegotiation
     _TYPES = {"ndjson": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 
+    @extend_schema(operation_id="v1_audit_logs_export")
     def get(self, request: Request) -> StreamingHttpResponse:
         fmt = request.query_params.get("format", "ndjson")
         if fmt not in self._TYPES:
@@ -253,7 +253,6 @@ class AuditLogExportView(APIView):
 @extend_schema(
     tags=TAGS,
     summary="Audit statistics",
-    operation_id="v1_audit_stats",
     description="Over the matches of the filters: total, top 20 actions and actors, outcomes, and the count per "
     "UTC day (days with events, ascending). Scope admin.",
     parameters=FILTERS,
@@ -262,5 +261,6 @@ class AuditLogExportView(APIView):
 class AuditStatsView(APIView):
     required_scope = "admin"
 
+    @extend_schema(operation_id="v1_audit_stats")
     def get(self, request: Request) -> Response:
         return Response(selectors.audit_stats_get(query=request.query_params))

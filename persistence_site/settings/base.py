@@ -361,6 +361,7 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "TaskStatusEnum": ["pending", "processing", "completed", "failed"],
     "UserStatusEnum": ["active", "disabled"],
     "HealthStateEnum": ["healthy", "unhealthy"],
+    "AcceptedStatusEnum": ["accepted"],  # the 202 of every batch endpoint (translation, audit)
 }
 
 # --- Metrics -------------------------------------------------------------------------------------
