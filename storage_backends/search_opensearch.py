@@ -125,6 +125,13 @@ _TRANSIENT_ITEM_ERRORS = frozenset(
 )
 
 
+# CJK scripts (radicals, kana, bopomofo, ideographs of the BMP and the supplementary planes, Hangul):
+# what the cjk_bigram filter pairs.
+_CJK_CHARS = "\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003ffff"
+_CJK = re.compile(f"[{_CJK_CHARS}]")
+_CJK_PAIR = re.compile(f"[{_CJK_CHARS}]{{2}}")
+
+
 class _OrjsonSerializer(JSONSerializer):
     """orjson for requests and answers: bulk bodies and export batches are most of the CPU here."""
 
@@ -266,7 +273,14 @@ class OpenSearchAuditSearch(AuditSearchBackend):
                                 "type": "custom",
                                 "tokenizer": "standard",
                                 "filter": ["cjk_width", "lowercase", "cjk_bigram"],
-                            }
+                            },
+                            # One token per CJK character (the standard tokenizer's own), for the
+                            # one-character terms bigrams cannot match (翻 finds 删除翻译会话).
+                            "audit_message_chars": {
+                                "type": "custom",
+                                "tokenizer": "standard",
+                                "filter": ["cjk_width", "lowercase"],
+                            },
                         }
                     },
                 },
@@ -282,7 +296,11 @@ class OpenSearchAuditSearch(AuditSearchBackend):
                         "resource_type": keyword,
                         "resource_id": keyword,
                         "outcome": keyword,
-                        "message": {"type": "text", "analyzer": "audit_message"},
+                        "message": {
+                            "type": "text",
+                            "analyzer": "audit_message",
+                            "fields": {"chars": {"type": "text", "analyzer": "audit_message_chars"}},
+                        },
                         "ip": long_keyword,
                         "user_agent": long_keyword,
                         "request_id": long_keyword,
@@ -639,7 +657,16 @@ class OpenSearchAuditSearch(AuditSearchBackend):
         if bounds:
             filters.append({"range": {"timestamp_us": bounds}})
         if query.q:
-            filters.append({"match": {"message": {"query": query.q, "operator": "and"}}})
+            # Every term must occur. A term whose CJK characters stand alone (翻, 翻a) goes to the
+            # one-token-per-character field; the others to the bigram field, where 翻译 must
+            # occur as a pair (a match on single characters would accept 翻 ... 译 apart).
+            terms = query.q.split()
+            alone = [term for term in terms if _CJK.search(term) and not _CJK_PAIR.search(term)]
+            paired = [term for term in terms if term not in alone]
+            if paired:
+                filters.append({"match": {"message": {"query": " ".join(paired), "operator": "and"}}})
+            if alone:
+                filters.append({"match": {"message.chars": {"query": " ".join(alone), "operator": "and"}}})
         return {"bool": {"filter": filters}} if filters else {"match_all": {}}
 
     def _search(self, body: dict[str, Any]) -> dict[str, Any]:

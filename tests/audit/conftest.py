@@ -17,6 +17,7 @@ import pytest
 
 from storage_backends.search import AUDIT_LOGS
 from tests.api_keys.fixtures import auth_enabled, make_api_key  # noqa: F401
+from tests.audit.opensearch_fixtures import OpenSearchStore
 
 T0 = dt.datetime(2026, 3, 10, 12, 0, 0, tzinfo=dt.UTC)
 _ids = itertools.count(1)
@@ -84,7 +85,7 @@ class SQLStore:
         AuditEvent.objects.all().delete()
 
 
-STORES: dict[str, Callable[[], Any]] = {"sql": SQLStore}
+STORES: dict[str, Callable[[], Any]] = {"sql": SQLStore, "opensearch": OpenSearchStore}
 BACKENDS = list(STORES)
 
 

@@ -391,6 +391,9 @@ def known(os_backend):
         (AuditQuery(time_from=at(2026, 4, 1)), ["k4", "k5"]),
         (AuditQuery(q="翻译"), ["k1", "k4"]),  # Chinese by character pairs
         (AuditQuery(q="翻译会话"), ["k1"]),
+        (AuditQuery(q="翻"), ["k1", "k4"]),  # one character: the per-character field
+        (AuditQuery(q="张 viewer"), ["k5"]),
+        (AuditQuery(q="译翻"), []),  # a pair must occur as written
         (AuditQuery(q="张三"), ["k5"]),
         (AuditQuery(q="report"), ["k3", "k5"]),
         (AuditQuery(q="QUARTERLY report"), ["k3"]),  # every word, any case
