@@ -315,12 +315,23 @@ class OpenSearchAuditSearch(AuditSearchBackend):
         }
 
     def ensure_template(self) -> None:
-        """Create or update the index template (idempotent; once per instance unless it fails)."""
+        """Create or update the index template (idempotent; once per instance unless it fails).
+
+        A refusal (no privilege, a server that does not know a setting) raises
+        ``TransientWriteError`` from ``write``: the events must wait for an operator, not be
+        dead-lettered for a cluster-side problem."""
         if self._template_ready:
             return
         with self._lock:
             if not self._template_ready:
-                self.client.indices.put_index_template(name=self.prefix, body=self.template_body())
+                try:
+                    self.client.indices.put_index_template(name=self.prefix, body=self.template_body())
+                except TransportError as exc:
+                    if isinstance(exc, OpenSearchConnectionError):
+                        raise
+                    raise TransientWriteError(
+                        f"the search cluster refused the index template {self.prefix!r}: {exc}"
+                    ) from exc
                 self._template_ready = True
 
     def _ensure_index(self, index: str) -> None:
@@ -332,7 +343,8 @@ class OpenSearchAuditSearch(AuditSearchBackend):
             self.client.indices.create(index=index)
         except RequestError as exc:
             if exc.error not in ("resource_already_exists_exception", "index_already_exists_exception"):
-                raise
+                # e.g. the cluster's shard limit: its events wait, they are not at fault
+                raise TransientWriteError(f"cannot create the index {index}: {exc}") from exc
         self._known_indices.add(index)
 
     def monthly_indices(self) -> list[str]:
@@ -369,11 +381,10 @@ class OpenSearchAuditSearch(AuditSearchBackend):
             return 0
         try:
             self.ensure_template()
-            lines_by_batch = self._bulk_bodies(records)
             stored = 0
             permanent: dict[str, str] = {}
             transient: dict[str, str] = {}
-            for indices, ids, body in lines_by_batch:
+            for indices, ids, body in self._bulk_bodies(records, permanent):
                 for index in indices:
                     self._ensure_index(index)
                 answer = self.client.bulk(
@@ -420,23 +431,30 @@ class OpenSearchAuditSearch(AuditSearchBackend):
             raise PartialWriteError(permanent, transient)
         return stored
 
-    def _bulk_bodies(self, records: Sequence[dict[str, Any]]) -> list[tuple[set[str], list[str], bytes]]:
-        """Records as NDJSON bulk bodies: (indices they go to, their event ids in order, body)."""
+    def _bulk_bodies(
+        self, records: Sequence[dict[str, Any]], unusable: dict[str, str]
+    ) -> list[tuple[set[str], list[str], bytes]]:
+        """Records as NDJSON bulk bodies: (indices they go to, their event ids in order, body).
+        A record that cannot be turned into a document (no id, a naive or missing timestamp, a
+        value JSON cannot hold) is not sent: it lands in ``unusable`` (id -> reason)."""
         batches: list[tuple[set[str], list[str], bytes]] = []
         parts: list[bytes] = []
         ids: list[str] = []
         indices: set[str] = set()
         size = 0
-        for record in records:
-            event_id = record["event_id"]
-            index = self.index_for(record["timestamp"])
-            document = _document(record)
-            line = (
-                orjson.dumps({"create": {"_index": index, "_id": event_id}})
-                + b"\n"
-                + orjson.dumps(document)
-                + b"\n"
-            )
+        for position, record in enumerate(records):
+            event_id = str(record.get("event_id") or f"#{position}")
+            try:
+                index = self.index_for(record["timestamp"])
+                line = (
+                    orjson.dumps({"create": {"_index": index, "_id": record["event_id"]}})
+                    + b"\n"
+                    + orjson.dumps(_document(record))
+                    + b"\n"
+                )
+            except (KeyError, TypeError, ValueError, AttributeError, orjson.JSONEncodeError) as exc:
+                unusable[event_id] = f"not an audit event: {type(exc).__name__}: {exc}"
+                continue
             if ids and (len(ids) >= BULK_MAX_EVENTS or size + len(line) > BULK_MAX_BYTES):
                 batches.append((indices, ids, b"".join(parts)))
                 parts, ids, indices, size = [], [], set(), 0
@@ -444,7 +462,8 @@ class OpenSearchAuditSearch(AuditSearchBackend):
             ids.append(event_id)
             indices.add(index)
             size += len(line)
-        batches.append((indices, ids, b"".join(parts)))
+        if ids:
+            batches.append((indices, ids, b"".join(parts)))
         return batches
 
     # --- reads --------------------------------------------------------------------------------

@@ -175,6 +175,21 @@ def test_an_item_the_strict_mapping_refuses_is_permanent_and_the_others_are_stor
     assert os_backend.existing_ids("audit_logs", ids(events)) == {"good-1", "good-2"}
 
 
+def test_a_record_that_is_no_event_is_refused_alone(os_backend):
+    events = [
+        audit_event("good"),
+        audit_event("naive", timestamp=dt.datetime(2026, 3, 1)),  # noqa: DTZ001  (the point of the test)
+        audit_event("good-2"),
+    ]
+
+    with pytest.raises(PartialWriteError) as caught:
+        os_backend.write("audit_logs", events)
+    os_backend.refresh_indices()
+
+    assert list(caught.value.permanent) == ["naive"]
+    assert os_backend.existing_ids("audit_logs", ["good", "naive", "good-2"]) == {"good", "good-2"}
+
+
 @pytest.mark.parametrize(
     "block",
     [
@@ -275,6 +290,18 @@ def test_a_refused_bulk_request_is_transient_or_permanent_by_status(status, expe
         backend._known_indices.add("audit-os-test-scripted-2026.03")
 
         with pytest.raises(expected):
+            backend.write("audit_logs", [audit_event()])
+
+
+@pytest.mark.parametrize("status", [400, 403])
+def test_a_refused_index_template_keeps_the_events_for_later(status):
+    # a cluster that refuses the template (a setting it does not know, no privilege) is an
+    # operator's problem: the events wait in the buffer rather than being dead-lettered
+    error = {"error": {"type": "illegal_argument_exception", "reason": "scripted"}, "status": status}
+    with _ScriptedServer(status, error) as server:
+        backend = OpenSearchAuditSearch(url=server.url, index_prefix="audit-os-test-scripted")
+
+        with pytest.raises(TransientWriteError):
             backend.write("audit_logs", [audit_event()])
 
 
