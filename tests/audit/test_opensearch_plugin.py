@@ -680,6 +680,23 @@ def test_export_without_point_in_time_falls_back_to_search_after(big, monkeypatc
     assert len(exported) == len([i for i in range(BIG) if i % 7 == 3])
 
 
+def test_export_in_time_windows_handles_bursts_and_sparse_months(os_backend):
+    # given: 2,500 events in one microsecond, others spread over a year (windows sized for the
+    # average must shrink for the burst and grow across the empty months)
+    burst = at(2026, 6, 1, 12)
+    events = [audit_event(f"burst-{i:04d}", timestamp=burst) for i in range(2500)]
+    events += [
+        audit_event(f"sparse-{m:02d}", timestamp=at(2025, m, 28, 23, 59, 59, 999999)) for m in range(1, 13)
+    ]
+    events += [audit_event("last", timestamp=at(2026, 12, 31, 23, 59, 59, 999999))]
+    store(os_backend, events)
+    expected = ids(sorted(events, key=lambda e: (e["timestamp"], e["event_id"])))
+
+    assert ids(list(os_backend.export(AuditQuery(), order="asc"))) == expected
+    assert ids(list(os_backend.export(AuditQuery(), order="desc"))) == expected[::-1]
+    assert ids(list(os_backend.export(AuditQuery(time_to=burst), order="desc"))) == expected[-2::-1]
+
+
 # --- stats ---------------------------------------------------------------------------------------
 
 
