@@ -375,18 +375,20 @@ def main() -> None:
                         peak[pid] = max(peak[pid], rss_kb(pid))
                     time.sleep(0.05)
 
-            sampler = threading.Thread(target=sample)
+            sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
             exported = 0
             t = time.perf_counter()
-            with httpx.stream("GET", server.url + "/api/v1/audit/logs/export", timeout=600) as response:
-                assert response.status_code == 200
-                for line in response.iter_lines():
-                    if line:
-                        exported += 1
-            elapsed = time.perf_counter() - t
-            stop.set()
-            sampler.join()
+            try:
+                with httpx.stream("GET", server.url + "/api/v1/audit/logs/export", timeout=900) as response:
+                    assert response.status_code == 200
+                    for line in response.iter_lines():
+                        if line:
+                            exported += 1
+            finally:
+                elapsed = time.perf_counter() - t
+                stop.set()
+                sampler.join()
             busiest = max(workers, key=lambda pid: peak[pid] - baseline[pid])
             print(
                 f"export (NDJSON over HTTP, point-in-time + search_after): {exported:,} events in {elapsed:.1f} s "
