@@ -34,7 +34,6 @@ Choices and their reasons:
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import logging
 import re
 import threading
@@ -93,8 +92,6 @@ _BUFFER_KEYS = ("created_at", "updated_at")
 MAX_RESULT_WINDOW = 10_000
 #: Hits per request of ``export``: about 1 MB of typical events, a bounded memory per batch.
 EXPORT_BATCH = 1000
-#: Pages read in time windows (``search``): up to this ``from + size``, beyond with from/size.
-WINDOWED_PAGES = 1000
 #: Batches per time window of ``export`` (see there): few enough that a request sorts little more
 #: than its batch, enough that the per-window requests are a small share.
 WINDOW_BATCHES = 4
@@ -525,34 +522,27 @@ class OpenSearchAuditSearch(AuditSearchBackend):
         page: int = 1,
         after: SearchCursor | None = None,
     ) -> SearchPage:
-        """One page. Cursors (``after``) and the first pages (``from + size <= WINDOWED_PAGES``) read
-        the matches in time windows from the page's start (see ``_windowed``): two or three small
-        requests (the count and time bounds, then a window or a few) rather than one request that
-        sorts every match. Deeper pages: ``from``/``size`` while ``from + size <= 10,000``, then
-        ``search_after`` after walking sort values only (10,000 per request). Totals are exact.
+        """One page: ``from``/``size`` while ``from + size <= 10,000``, ``search_after`` beyond
+        (walking sort values only, 10,000 per request) and for cursors. One request per page
+        (plus one per 10,000 skipped hits past the window); the total is exact (track_total_hits).
+
+        Not read in time windows like ``export``: the count-and-bounds request the windows need
+        costs more than it saves on one page (measured on osmem, 100,000 events: p50 43 -> 138 ms
+        for a word found in 10% of them).
         """
-        filters = self._query(query)
-        offset = (page - 1) * page_size
-        if after is not None or offset + page_size <= WINDOWED_PAGES:
-            count, low, high = self._bounds(self._search, filters)
-            if not count:
-                return SearchPage([], 0, None)
-            position = None if after is None else [_micros(after.timestamp), after.event_id]
-            # One more than the page tells whether another page follows.
-            wanted = (0 if after is not None else offset) + page_size + 1
-            hits = list(
-                itertools.islice(
-                    self._windowed(
-                        self._search, filters, order, count, low, high, batch=wanted, after=position
-                    ),
-                    wanted,
-                )
-            )
-            start = 0 if after is not None else offset
-            items = [_event(hit["_source"]) for hit in hits[start : start + page_size]]
-            more = len(hits) > start + page_size
-            return SearchPage(items, count, self._cursor(items) if more else None)
-        body: dict[str, Any] = {"query": filters, "sort": self._sort(order), "track_total_hits": True}
+        body: dict[str, Any] = {
+            "query": self._query(query),
+            "sort": self._sort(order),
+            "track_total_hits": True,
+        }
+        if after is not None:
+            # One more than a page tells whether another page follows.
+            body.update(size=page_size + 1, search_after=[_micros(after.timestamp), after.event_id])
+            answer = self._search(body)
+            hits = answer["hits"]["hits"]
+            items = [_event(hit["_source"]) for hit in hits[:page_size]]
+            more = len(hits) > page_size
+            return SearchPage(items, self._total(answer), self._cursor(items) if more else None)
         offset = (page - 1) * page_size
         if offset + page_size <= MAX_RESULT_WINDOW:
             body.update({"from": offset, "size": page_size})
@@ -601,75 +591,54 @@ class OpenSearchAuditSearch(AuditSearchBackend):
 
         try:
             filters = self._query(query)
-            count, low, high = self._bounds(search, filters)
-            if count:
-                yield from (
-                    _event(hit["_source"])
-                    for hit in self._windowed(search, filters, order, count, low, high, batch=EXPORT_BATCH)
-                )
+            bounds = search(
+                {
+                    "query": filters,
+                    "size": 0,
+                    "track_total_hits": True,
+                    "aggs": {
+                        "lo": {"min": {"field": "timestamp_us"}},
+                        "hi": {"max": {"field": "timestamp_us"}},
+                    },
+                }
+            )
+            count = self._total(bounds)
+            if not count:
+                return
+            low = int(bounds["aggregations"]["lo"]["value"])
+            high = int(bounds["aggregations"]["hi"]["value"]) + 1  # windows are [start, end)
+            width = max(1, (high - low) * EXPORT_BATCH * WINDOW_BATCHES // count)
+            edge = low if order == "asc" else high
+            after: list[Any] | None = None
+            while True:
+                start, end = (edge, edge + width) if order == "asc" else (edge - width, edge)
+                window = {
+                    "bool": {"filter": [filters, {"range": {"timestamp_us": {"gte": start, "lt": end}}}]}
+                }
+                body: dict[str, Any] = {"query": window, "sort": self._sort(order), "size": EXPORT_BATCH}
+                seen = 0
+                while True:
+                    if after is not None:
+                        body["search_after"] = after
+                    hits = search(body)["hits"]["hits"]
+                    for hit in hits:
+                        yield _event(hit["_source"])
+                    seen += len(hits)
+                    if hits:
+                        after = hits[-1]["sort"]
+                    if len(hits) < EXPORT_BATCH:
+                        break
+                # The next window holds about WINDOW_BATCHES batches if events arrive as in this one.
+                if seen > 2 * WINDOW_BATCHES * EXPORT_BATCH:
+                    width = max(1, width // 2)
+                elif seen < WINDOW_BATCHES * EXPORT_BATCH // 2:
+                    width *= 2
+                edge = end if order == "asc" else start
+                if (order == "asc" and edge >= high) or (order == "desc" and edge <= low):
+                    return
         finally:
             if pit_id is not None:
                 self._close_pit(pit_id)
-
-    def _bounds(self, search: Any, filters: dict[str, Any]) -> tuple[int, int, int]:
-        """(count, lowest timestamp_us, highest + 1) of the matches, in one ``size: 0`` request."""
-        answer = search(
-            {
-                "query": filters,
-                "size": 0,
-                "track_total_hits": True,
-                "aggs": {"lo": {"min": {"field": "timestamp_us"}}, "hi": {"max": {"field": "timestamp_us"}}},
-            }
-        )
-        count = self._total(answer)
-        if not count:
-            return 0, 0, 0
-        aggregations = answer["aggregations"]
-        return count, int(aggregations["lo"]["value"]), int(aggregations["hi"]["value"]) + 1
-
-    def _windowed(
-        self,
-        search: Any,
-        filters: dict[str, Any],
-        order: Order,
-        count: int,
-        low: int,
-        high: int,
-        *,
-        batch: int,
-        after: list[Any] | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """The hits of ``filters`` in order (after the sort values ``after``), read in consecutive
-        ``timestamp_us`` windows ``[low, high)`` sized for about ``WINDOW_BATCHES`` batches (from the
-        average density, then adapted to what the last window held), ``batch`` hits per request
-        and ``search_after`` inside and across windows. A request sorts its window's matches only,
-        so a batch costs the same at the millionth match as at the first; a consumer that stops
-        early stops the requests."""
-        width = max(1, (high - low) * batch * WINDOW_BATCHES // count)
-        if after is not None:  # start at the cursor's window (its own timestamp included: ties)
-            edge = int(after[0]) if order == "asc" else int(after[0]) + 1
-        else:
-            edge = low if order == "asc" else high
-        while (order == "asc" and edge < high) or (order == "desc" and edge > low):
-            start, end = (edge, edge + width) if order == "asc" else (edge - width, edge)
-            window = {"bool": {"filter": [filters, {"range": {"timestamp_us": {"gte": start, "lt": end}}}]}}
-            body: dict[str, Any] = {"query": window, "sort": self._sort(order), "size": batch}
-            seen = 0
-            while True:
-                if after is not None:
-                    body["search_after"] = after
-                hits = search(body)["hits"]["hits"]
-                yield from hits
-                seen += len(hits)
-                if hits:
-                    after = hits[-1]["sort"]
-                if len(hits) < batch:
-                    break
-            if seen > 2 * WINDOW_BATCHES * batch:
-                width = max(1, width // 2)
-            elif seen < WINDOW_BATCHES * batch // 2:
-                width *= 2
-            edge = end if order == "asc" else start
 
     def _open_pit(self) -> str | None:
         if not self.client.indices.exists_alias(name=self.alias):
