@@ -143,12 +143,10 @@ def test_a_refused_item_is_dead_lettered_and_the_rest_indexed(api_client, search
     stray = {**event("stray"), "not_in_mapping": 1}
     write_buffer.add("audit_logs", [stray])
 
-    # when
-    result = flush(api_client)
+    # when (the embedded buffer may have flushed "good" already: the outcome is what counts)
+    flush(api_client)
 
     # then
-    assert result["audit_logs_written"] == 1
-    assert result["dead_lettered"] == 1
     letter = DeadLetter.objects.get(collection="audit_logs")
     assert letter.record_id == "stray"
     assert "strict" in letter.error
@@ -169,15 +167,14 @@ def test_an_item_of_a_closed_index_stays_buffered_until_it_is_stored(api_client,
     result = flush(api_client)
 
     # then: April is indexed, March waits in the buffer (not dead-lettered)
-    assert result["audit_logs_written"] == 1
     assert result["dead_lettered"] == 0
     assert write_buffer.counts()["audit_logs"] == 1
     assert write_buffer.retrying_count() == 1
+    assert search_plugin.existing_ids("audit_logs", ["march-2", "april-1"]) == {"april-1"}
 
     # and once the index is open again, the next flush stores it
     search_plugin.client.indices.open(index=march)
-    result = flush(api_client)
-    assert result["audit_logs_written"] == 1
+    flush(api_client)
     assert write_buffer.counts()["audit_logs"] == 0
     assert search_plugin.existing_ids("audit_logs", ["march-1", "march-2", "april-1"]) == {
         "march-1",
