@@ -244,7 +244,7 @@ class _S3Writer(ObjectWriter):
         if len(self._buffer) >= PART_SIZE:
             self._flush_part()
 
-    def _send_part(self, number: int, body: bytes) -> dict[str, Any]:
+    def _send_part(self, number: int, body: bytearray) -> dict[str, Any]:
         answer = self._store.client.upload_part(
             Bucket=self._store.bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=body
         )
@@ -264,8 +264,9 @@ class _S3Writer(ObjectWriter):
             if future.done() and future.exception() is not None:
                 with self._store.errors():
                     future.result()
-        body, number = bytes(self._buffer), len(self._futures) + 1
-        self._buffer.clear()
+        # The buffer itself is the part's body (no copy); the next part gets a new one.
+        body, number = self._buffer, len(self._futures) + 1
+        self._buffer = bytearray()
         assert self._pool is not None
         self._futures.append(self._pool.submit(self._send_part, number, body))
 
@@ -274,9 +275,9 @@ class _S3Writer(ObjectWriter):
         if self._upload_id is None:
             with self._store.errors():
                 client.put_object(
-                    Bucket=bucket, Key=self._key, Body=bytes(self._buffer), ContentType=self._content_type
+                    Bucket=bucket, Key=self._key, Body=self._buffer, ContentType=self._content_type
                 )
-            self._buffer.clear()
+            self._buffer = bytearray()
             return
         if self._buffer:
             self._flush_part()
@@ -293,7 +294,7 @@ class _S3Writer(ObjectWriter):
             self._pool = None
 
     def abort(self) -> None:
-        self._buffer.clear()
+        self._buffer = bytearray()
         self._shutdown()
         if self._upload_id is not None:
             try:
