@@ -28,7 +28,9 @@ from persistence_client.errors import (
     ValidationFailed,
 )
 
-try:  # optional: with OpenTelemetry installed, requests carry the caller's trace context
+# Optional: with OpenTelemetry installed, requests carry the caller's trace context.
+_inject_trace_context: Callable[[dict[str, str]], None] | None
+try:
     from opentelemetry.propagate import inject as _inject_trace_context
 except ImportError:  # not a dependency of the client
     _inject_trace_context = None
