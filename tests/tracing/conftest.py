@@ -8,6 +8,8 @@ import logging
 
 import pytest
 
+from tests.storage_backends.conftest import sqlite_buffer  # noqa: F401
+
 
 @pytest.fixture
 def spans():

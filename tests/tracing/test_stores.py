@@ -1,4 +1,5 @@
-"""Spans of the object store (S3 over HTTP to moto_server) and of the Redis user-session store."""
+"""Spans of the object store (S3 over HTTP to moto_server), the Redis user-session store and the
+embedded (SQLite) write buffer."""
 
 from __future__ import annotations
 
@@ -73,6 +74,17 @@ def test_user_session_store_calls_are_spans(spans, settings):
     names = [s.name for s in spans.get_finished_spans()]
     assert names == ["user_sessions.create", "user_sessions.by_token", "user_sessions.end"]
     assert all(s.attributes["persistence.store"] == "redis" for s in spans.get_finished_spans())
+
+
+def test_the_embedded_buffer_add_is_a_span(spans, sqlite_buffer):
+    from tests.factories import session_record
+
+    sqlite_buffer.add("translation_sessions", [session_record("s-1"), session_record("s-2")])
+
+    (add,) = spans.get_finished_spans()
+    assert add.name == "buffer.add"
+    assert add.attributes["persistence.store"] == "sqlite"
+    assert add.attributes["persistence.record_count"] == 2
 
 
 def test_tracer_provider_of_the_process_is_not_touched_by_tests(spans):
