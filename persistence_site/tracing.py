@@ -139,7 +139,8 @@ def setup(
         _provider = provider
         _trace_api = trace
         _tracer = provider.get_tracer("persistence")
-    logger.info("tracing on", extra={"service": service_name, "exporter": type(exporter).__name__})
+    exporter_name = "otlp" if exporter is None else type(exporter).__name__
+    logger.info("tracing on", extra={"service": service_name, "exporter": exporter_name})
     return True
 
 

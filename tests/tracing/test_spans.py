@@ -92,6 +92,15 @@ def test_log_lines_carry_the_trace_id_of_the_request_span(spans, api_client, wri
     assert line["trace_id"] == format(request.context.trace_id, "032x")
     assert line["span_id"] == format(request.context.span_id, "016x")
     assert line["request_id"]  # still there beside them
+    assert request.attributes["persistence.request_id"] == line["request_id"]
+
+
+def test_probes_and_scrapes_are_not_traced(spans, client):
+    client.get("/health")
+    client.get("/api/v1/system/metrics")
+    client.get("/api/v1/translation/stats")
+
+    assert [s.name for s in spans.get_finished_spans()] == ["GET api/v1/translation/stats"]
 
 
 def test_a_log_line_outside_any_span_has_empty_trace_ids(spans):
