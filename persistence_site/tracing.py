@@ -145,7 +145,7 @@ def setup(
 
 
 def shutdown() -> None:
-    """Export what is pending and turn tracing off (worker exit; tests). Safe when off."""
+    """Export what is pending and turn tracing off (tests; at exit the provider flushes itself). Safe when off."""
     global _tracer, _provider
     with _lock:
         provider, _provider, _tracer = _provider, None, None
