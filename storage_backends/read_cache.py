@@ -121,6 +121,17 @@ class ReadCache:
         self._lock = threading.Lock()
         self._lookup: Any = None
         self._fill: Any = None
+        # The counters of this cache, looked up once rather than on every read.
+        self._counted = {
+            (level, result): REQUESTS.labels(cache=name, level=level, result=result)
+            for level, result in (
+                ("l1", "hit"),
+                ("l1", "miss"),
+                ("l2", "hit"),
+                ("l2", "miss"),
+                ("l2", "error"),
+            )
+        }
 
     def get(self, version_key: str, load: Callable[[], Any], *, key: str = "") -> Any:
         """The value of ``key`` under ``version_key``, from a current cache level or from ``load()``.
@@ -148,21 +159,21 @@ class ReadCache:
             )
         except redis.RedisError as exc:
             logger.warning("read cache %s: Redis unavailable, reading uncached: %s", self.name, exc)
-            REQUESTS.labels(cache=self.name, level="l2", result="error").inc()
+            self._counted["l2", "error"].inc()
             return load()
         version = answer[0].decode()
         if entry is not None and len(answer) == 1:
-            REQUESTS.labels(cache=self.name, level="l1", result="hit").inc()
+            self._counted["l1", "hit"].inc()
             return orjson.loads(entry[1])
-        REQUESTS.labels(cache=self.name, level="l1", result="miss").inc()
+        self._counted["l1", "miss"].inc()
         stored = answer[1]
         if stored:
             stamp, _, data = stored.partition(b"\n")
             if stamp.decode() == version:
-                REQUESTS.labels(cache=self.name, level="l2", result="hit").inc()
+                self._counted["l2", "hit"].inc()
                 self._keep(cache_key, version, data)
                 return orjson.loads(data)
-        REQUESTS.labels(cache=self.name, level="l2", result="miss").inc()
+        self._counted["l2", "miss"].inc()
         value = load()
         data = orjson.dumps(value)
         ttl = max(1, int(settings.READ_CACHE_L2_SECONDS * (1 - random.random() * JITTER)))
@@ -182,9 +193,9 @@ class ReadCache:
     def _get_local(self, cache_key: str, version_key: str, entry: Any, load: Callable[[], Any]) -> Any:
         version = _local_versions.get(version_key)
         if entry is not None and entry[0] == version:
-            REQUESTS.labels(cache=self.name, level="l1", result="hit").inc()
+            self._counted["l1", "hit"].inc()
             return orjson.loads(entry[1])
-        REQUESTS.labels(cache=self.name, level="l1", result="miss").inc()
+        self._counted["l1", "miss"].inc()
         value = load()
         if _local_versions.get(version_key) == version:
             self._keep(cache_key, version, orjson.dumps(value))

@@ -69,7 +69,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # django-prometheus's, with its labelled series looked up once per process (same metrics).
+    "persistence_site.middleware.PrometheusAfterMiddleware",
 ]
 
 TEMPLATES = [
