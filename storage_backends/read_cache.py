@@ -24,7 +24,6 @@ refused rather than leaving caches that could not be told.
 
 from __future__ import annotations
 
-import functools
 import logging
 import random
 import secrets
@@ -41,6 +40,7 @@ from django.db import transaction
 from prometheus_client import Counter
 
 from persistence_site.errors import ServiceUnavailable
+from persistence_site.redis_clients import ThreadClients
 
 logger = logging.getLogger(__name__)
 
@@ -82,13 +82,12 @@ return 1
 """
 
 
-@functools.cache
-def _client(url: str) -> redis.Redis:
-    # Short timeouts: with Redis slow or down the reader falls back to the database quickly.
-    return redis.Redis.from_url(url, socket_connect_timeout=0.3, socket_timeout=0.5)
+# Short timeouts: with Redis slow or down the reader falls back to the database quickly.
+_client = ThreadClients(socket_connect_timeout=0.3, socket_timeout=0.5)
 
 
 def _redis() -> redis.Redis | None:
+    """This thread's client of REDIS_URL (None in the embedded mode); raises RedisError when down."""
     return _client(settings.REDIS_URL) if settings.REDIS_URL else None
 
 
@@ -146,12 +145,12 @@ class ReadCache:
             entry = self._l1.get(cache_key)
         if entry is not None and entry[2] < time.monotonic():
             entry = None
-        client = _redis()
-        if client is None:
+        if not settings.REDIS_URL:
             return self._get_local(cache_key, version_key, entry, load)
         prefix = _prefix()
         keys = [f"{prefix}:v:{version_key}", f"{prefix}:d:{cache_key}"]
         try:
+            client = _redis()
             if self._lookup is None:
                 self._lookup = client.register_script(_LOOKUP)
             answer = self._lookup(
@@ -221,14 +220,13 @@ def invalidate(*version_keys: str) -> None:
     """
     if not settings.READ_CACHE_ENABLED:
         return
-    client = _redis()
-    if client is None:
+    if not settings.REDIS_URL:
         for version_key in version_keys:
             _local_versions.replace(version_key)
         return
     prefix = _prefix()
     try:
-        pipe = client.pipeline(transaction=False)
+        pipe = _redis().pipeline(transaction=False)  # type: ignore[union-attr]
         for version_key in version_keys:
             pipe.set(f"{prefix}:v:{version_key}", secrets.token_hex(8), ex=VERSION_TTL)
         pipe.execute()
