@@ -192,9 +192,10 @@ def _count(
     backend = caches["default"]
     if isinstance(backend, RedisCache):
         # The cache's own (prefixed) keys, on the client Django's RedisCacheClient picks for them.
-        keys = [backend.make_and_validate_key(key) for _, key in (*increments.values(), *reads.values())]
+        # make_key: validate_key only warns about keys memcached could not store.
+        keys = [backend.make_key(key) for _, key in (*increments.values(), *reads.values())]
         if give_back is not None:
-            keys.append(backend.make_and_validate_key(give_back[1]))
+            keys.append(backend.make_key(give_back[1]))
         client = backend._cache.get_client(keys[0], write=True)
         ttls = [limit.seconds + 1 for limit, _ in increments.values()]
         replies = _count_script(client)(

@@ -290,6 +290,8 @@ REST_FRAMEWORK = {
         "persistence_site.json_codec.ORJSONParser",
         "persistence_site.json_codec.AnyContentJSONParser",
     ],
+    # DRF's negotiation, with a shortcut for Accept: */* (persistence_site/negotiation.py).
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "persistence_site.negotiation.ContentNegotiation",
     "DEFAULT_AUTHENTICATION_CLASSES": ["api_keys.authentication.APIKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["api_keys.permissions.HasScope"],
     # Every limit is checked by the authentication, before the key lookup, in one Redis round trip
