@@ -168,15 +168,16 @@ if ARGV[3] == '1' then
 end
 return counts
 """
-#: Scripts registered per client (the Script object caches the SHA; a NOSCRIPT reply loads it).
-_scripts: dict[int, Any] = {}
+_script: Any = None
 
 
 def _count_script(client: Any) -> Any:
-    script = _scripts.get(id(client))
-    if script is None:
-        script = _scripts[id(client)] = client.register_script(_COUNT_SCRIPT)
-    return script
+    """The counting script (its SHA is computed locally; each call names its client, and a NOSCRIPT
+    reply loads it into that server)."""
+    global _script
+    if _script is None:
+        _script = client.register_script(_COUNT_SCRIPT)
+    return _script
 
 
 def _count(
