@@ -20,6 +20,11 @@ from pathlib import Path
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Threads per worker: above 1, gunicorn runs its gthread worker (a thread pool per process). Threads
+# overlap the Redis and database round trips of short requests without more processes: on two cores
+# 2 workers x 4 threads served user reads and token validation with the least CPU per request
+# (bench/users.py, docs/capacity.md). 1 keeps the sync worker.
+threads = int(os.environ.get("WEB_THREADS", "1"))
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # Our middleware writes the access log as structured lines; gunicorn's own would duplicate it.
 accesslog = None

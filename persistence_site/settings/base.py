@@ -69,7 +69,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # django-prometheus's, with its labelled series looked up once per process (same metrics).
+    "persistence_site.middleware.PrometheusAfterMiddleware",
 ]
 
 TEMPLATES = [
@@ -289,6 +290,8 @@ REST_FRAMEWORK = {
         "persistence_site.json_codec.ORJSONParser",
         "persistence_site.json_codec.AnyContentJSONParser",
     ],
+    # DRF's negotiation, with a shortcut for Accept: */* (persistence_site/negotiation.py).
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "persistence_site.negotiation.ContentNegotiation",
     "DEFAULT_AUTHENTICATION_CLASSES": ["api_keys.authentication.APIKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["api_keys.permissions.HasScope"],
     # Every limit is checked by the authentication, before the key lookup, in one Redis round trip
