@@ -16,6 +16,7 @@ from rest_framework_api_key.models import APIKey as LibraryAPIKey
 
 from api_keys.models import APIKey
 from api_keys.scopes import SCOPES, parse_scopes
+from api_keys.services import api_key_audit
 
 if admin.site.is_registered(LibraryAPIKey):
     admin.site.unregister(LibraryAPIKey)
@@ -56,5 +57,18 @@ class APIKeyAdmin(APIKeyModelAdmin):
 
     @admin.action(description="Revoke the selected API keys (cannot be undone)")
     def revoke(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> None:
-        count = queryset.filter(revoked=False).update(revoked=True)
+        keys = list(queryset.filter(revoked=False))
+        count = APIKey.objects.filter(pk__in=[k.pk for k in keys], revoked=False).update(revoked=True)
+        for api_key in keys:
+            api_key_audit(action="api_key.revoke", api_key=api_key)
         self.message_user(request, f"Revoked {count} API key(s).", messages.SUCCESS)
+
+    def save_model(self, request: HttpRequest, obj: APIKey, form: Any, change: bool) -> None:
+        """The library's save (which shows a new key once), audited: a new key is ``api_key.create``,
+        a key newly marked revoked is ``api_key.revoke``."""
+        was_revoked = change and APIKey.objects.filter(pk=obj.pk, revoked=True).exists()
+        super().save_model(request, obj, form, change)
+        if not change:
+            api_key_audit(action="api_key.create", api_key=obj)
+        elif obj.revoked and not was_revoked:
+            api_key_audit(action="api_key.revoke", api_key=obj)

@@ -15,27 +15,63 @@ from django.db import transaction
 
 from api_keys.models import APIKey
 from api_keys.scopes import ADMIN, parse_scopes
+from audit.services import audited, record_event
 
 DEV_KEY_NAME = "development"
 
 
 def api_key_create(
-    *, name: str, scopes: str | Iterable[str], expiry_date: dt.datetime | None = None
+    *,
+    name: str,
+    scopes: str | Iterable[str],
+    expiry_date: dt.datetime | None = None,
+    actor_id: str | None = None,
+    actor_type: str | None = None,
 ) -> tuple[APIKey, str]:
-    """Create a key; returns it and its secret, which is not stored and cannot be shown again."""
-    canonical = ",".join(parse_scopes(scopes))
-    api_key = APIKey(name=name, scopes=canonical, expiry_date=expiry_date)
-    api_key.full_clean(exclude=["id", "prefix", "hashed_key"])
-    return APIKey.objects.create_key(name=name, scopes=canonical, expiry_date=expiry_date)
+    """Create a key; returns it and its secret, which is not stored and cannot be shown again.
+
+    Audited (``api_key.create``, the key's prefix as resource id; never the secret). The actor is
+    ``actor_id``/``actor_type``, else the request being served (an admin user), else ``system``.
+    """
+    with audited(
+        "api_key.create",
+        resource_type="api_key",
+        message=f"API key {name!r}",
+        actor_id=actor_id,
+        actor_type=actor_type,
+    ) as event:
+        canonical = ",".join(parse_scopes(scopes))
+        event.details["scopes"] = canonical
+        api_key = APIKey(name=name, scopes=canonical, expiry_date=expiry_date)
+        api_key.full_clean(exclude=["id", "prefix", "hashed_key"])
+        api_key, secret = APIKey.objects.create_key(name=name, scopes=canonical, expiry_date=expiry_date)
+        event.resource_id = api_key.prefix
+        return api_key, secret
 
 
-def api_key_revoke(*, prefix: str) -> APIKey:
-    """Revoke the key with this prefix for good (raises ``APIKey.DoesNotExist``)."""
-    api_key = APIKey.objects.get(prefix=prefix)
-    if not api_key.revoked:
-        api_key.revoked = True
-        api_key.save(update_fields=["revoked"])
-    return api_key
+def api_key_revoke(*, prefix: str, actor_id: str | None = None, actor_type: str | None = None) -> APIKey:
+    """Revoke the key with this prefix for good (raises ``APIKey.DoesNotExist``). Audited
+    (``api_key.revoke``), a failed attempt too."""
+    with audited(
+        "api_key.revoke",
+        resource_type="api_key",
+        resource_id=prefix,
+        actor_id=actor_id,
+        actor_type=actor_type,
+    ) as event:
+        api_key = APIKey.objects.get(prefix=prefix)
+        event.message = f"API key {api_key.name!r}"
+        if not api_key.revoked:
+            api_key.revoked = True
+            api_key.save(update_fields=["revoked"])
+        return api_key
+
+
+def api_key_audit(*, action: str, api_key: APIKey) -> None:
+    """Record a change made outside these services (the admin's form and bulk action)."""
+    record_event(
+        action, resource_type="api_key", resource_id=api_key.prefix, message=f"API key {api_key.name!r}"
+    )
 
 
 def dev_api_key_ensure(*, path: Path) -> tuple[str, bool]:

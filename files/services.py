@@ -26,6 +26,7 @@ from django.core import signing
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import audited
 from files import metrics
 from files.errors import ObjectStoreUnavailable, UploadIncomplete
 from files.models import File, FileStatus
@@ -182,42 +183,44 @@ def _stored_digest(store: ObjectStore, key: str) -> str:
 def file_complete(*, file_id: str) -> File:
     """Check a direct upload's object (exists, declared size, declared sha256) and make the file
     available, with the size and sha256 measured from the stored bytes; 409 naming what is wrong."""
-    row = file_get(file_id=file_id)
-    if row.status == FileStatus.AVAILABLE:
-        return row
-    store = _store()
-    try:
-        info = store.stat(row.object_key)
-        if info is None:
-            raise UploadIncomplete("No bytes were uploaded for this file.", extra={"file_id": file_id})
-        if row.declared_size is not None and info.size != row.declared_size:
+    with audited("file.upload", resource_type="file", resource_id=file_id, details={"via": "upload_url"}):
+        row = file_get(file_id=file_id)
+        if row.status == FileStatus.AVAILABLE:
+            return row
+        store = _store()
+        try:
+            info = store.stat(row.object_key)
+            if info is None:
+                raise UploadIncomplete("No bytes were uploaded for this file.", extra={"file_id": file_id})
+            if row.declared_size is not None and info.size != row.declared_size:
+                raise UploadIncomplete(
+                    f"The stored object has {info.size} bytes; {row.declared_size} were declared.",
+                    extra={"file_id": file_id, "size": info.size, "declared_size": row.declared_size},
+                )
+            digest = _stored_digest(store, row.object_key)
+        except ObjectStoreError as exc:
+            metrics.ERRORS.labels(backend=store.name, operation="complete").inc()
+            raise ObjectStoreUnavailable(str(exc)) from exc
+        if row.declared_sha256 and digest != row.declared_sha256:
             raise UploadIncomplete(
-                f"The stored object has {info.size} bytes; {row.declared_size} were declared.",
-                extra={"file_id": file_id, "size": info.size, "declared_size": row.declared_size},
+                "The stored object's sha256 differs from the declared one.",
+                extra={"file_id": file_id, "sha256": digest, "declared_sha256": row.declared_sha256},
             )
-        digest = _stored_digest(store, row.object_key)
-    except ObjectStoreError as exc:
-        metrics.ERRORS.labels(backend=store.name, operation="complete").inc()
-        raise ObjectStoreUnavailable(str(exc)) from exc
-    if row.declared_sha256 and digest != row.declared_sha256:
-        raise UploadIncomplete(
-            "The stored object's sha256 differs from the declared one.",
-            extra={"file_id": file_id, "sha256": digest, "declared_sha256": row.declared_sha256},
-        )
-    row.size, row.sha256, row.status = info.size, digest, FileStatus.AVAILABLE
-    row.save(update_fields=["size", "sha256", "status", "updated_at"])
-    metrics.UPLOADS.labels(backend=store.name).inc()
-    metrics.UPLOADED_BYTES.labels(backend=store.name).inc(info.size)
-    return row
+        row.size, row.sha256, row.status = info.size, digest, FileStatus.AVAILABLE
+        row.save(update_fields=["size", "sha256", "status", "updated_at"])
+        metrics.UPLOADS.labels(backend=store.name).inc()
+        metrics.UPLOADED_BYTES.labels(backend=store.name).inc(info.size)
+        return row
 
 
 def file_delete(*, file_id: str) -> None:
     """Bytes, then the row. NotFound when unknown or expired; 503 when the store fails (kept)."""
-    row = file_get(file_id=file_id)
-    store = _store()
-    _remove_objects(store, [row.object_key], "delete")
-    row.delete()
-    metrics.DELETED.labels(backend=store.name).inc()
+    with audited("file.delete", resource_type="file", resource_id=file_id):
+        row = file_get(file_id=file_id)
+        store = _store()
+        _remove_objects(store, [row.object_key], "delete")
+        row.delete()
+        metrics.DELETED.labels(backend=store.name).inc()
 
 
 def files_delete_for_sessions(session_ids: list[str]) -> None:

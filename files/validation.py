@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, 
 
 from files.services import FileFields
 from persistence_site.errors import RequestValidationError, validated, validation_errors
-from translation.validation import check_free_json, check_id
+from persistence_site.values import check_free_json, check_id
 
 MIN_EXPIRES_IN, MAX_EXPIRES_IN = 60, 31_536_000
 _CONTROL = re.compile("[\x00-\x1f\x7f]")

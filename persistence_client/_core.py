@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import random
 import threading
+import uuid
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -37,7 +38,15 @@ except ImportError:  # not a dependency of the client
 
 API = "/api/v1/translation"
 USERS_API = "/api/v1/users"
-SESSIONS, TASKS = "sessions", "tasks"
+AUDIT_API = "/api/v1/audit"
+SESSIONS, TASKS, AUDIT_LOGS = "sessions", "tasks", "logs"
+#: Where each kind of buffered record is sent (the body is ``{kind: [...]}``); sent in this order.
+BATCH_PATHS = {
+    SESSIONS: f"{API}/sessions/batch",
+    TASKS: f"{API}/tasks/batch",
+    AUDIT_LOGS: f"{AUDIT_API}/logs/batch",
+}
+KINDS = tuple(BATCH_PATHS)
 #: Records per batch request the service accepts at most (API.md §2).
 MAX_BATCH = 1000
 Record = dict[str, Any]
@@ -147,8 +156,8 @@ class ClientStats:
 
     requests: int = 0
     retries: int = 0
-    records_sent: dict[str, int] = field(default_factory=lambda: {SESSIONS: 0, TASKS: 0})
-    batches_sent: dict[str, int] = field(default_factory=lambda: {SESSIONS: 0, TASKS: 0})
+    records_sent: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    batches_sent: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     records_rejected: int = 0
 
 
@@ -177,10 +186,10 @@ class RecordBuffer:
         self.capacity = capacity
         self.lock = threading.Lock()
         self.space = threading.Condition(self.lock)
-        self.pending: dict[str, deque[Record]] = {SESSIONS: deque(), TASKS: deque()}
+        self.pending: dict[str, deque[Record]] = {kind: deque() for kind in KINDS}
 
     def __len__(self) -> int:
-        return len(self.pending[SESSIONS]) + len(self.pending[TASKS])
+        return sum(len(queue) for queue in self.pending.values())
 
     def try_add(self, kind: str, records: list[Record]) -> bool:
         with self.lock:
@@ -199,7 +208,7 @@ class RecordBuffer:
     def next_batch(self, size: int) -> tuple[str, list[Record]] | None:
         """The oldest ``size`` records of the first kind with any (sessions first); not removed."""
         with self.lock:
-            for kind in (SESSIONS, TASKS):
+            for kind in KINDS:
                 queue = self.pending[kind]
                 if queue:
                     return kind, [queue[i] for i in range(min(size, len(queue)))]
@@ -283,6 +292,29 @@ def segment(value: str) -> str:
     """An id as one URL path segment: ids are free text, so "?", "#", "%" or " " must not change
     which resource is asked for."""
     return quote(value, safe="")
+
+
+def audit_params(filters: Mapping[str, Any]) -> dict[str, str]:
+    """Audit filters as query parameters: ``from_``/``to`` (``from`` is a Python keyword) and the
+    rest as named (actor_id, actor_type, action, resource_type, resource_id, outcome, q, order)."""
+    renamed = {("from" if name == "from_" else name): value for name, value in filters.items()}
+    return query_params(renamed)
+
+
+def audit_events(records: Iterable[Mapping[str, Any]]) -> list[Record]:
+    """Events ready to buffer: each gets an ``event_id`` (a UUID4) and a ``timestamp`` (now, UTC)
+    when it has none, here rather than at the service, so a batch sent again after a lost answer
+    is recognised as the same events (the service keeps the first version of an event_id)."""
+    now = dt.datetime.now(dt.UTC)
+    events = []
+    for record in records:
+        event = dict(record)
+        if event.get("event_id") is None:
+            event["event_id"] = str(uuid.uuid4())
+        if event.get("timestamp") is None:
+            event["timestamp"] = now
+        events.append(event)
+    return events
 
 
 def pages_done(page: Mapping[str, Any]) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -22,6 +23,9 @@ import httpx
 
 from persistence_client._core import (
     API,
+    AUDIT_API,
+    AUDIT_LOGS,
+    BATCH_PATHS,
     SESSIONS,
     TASKS,
     USERS_API,
@@ -32,6 +36,9 @@ from persistence_client._core import (
     RejectedHandler,
     RetryPolicy,
     Timeouts,
+    audit_events,
+    audit_params,
+    connection_error,
     encode,
     error_for,
     headers,
@@ -108,6 +115,11 @@ class AsyncPersistenceClient(ClientBase):
     async def persist_sessions(self, sessions: Iterable[Mapping[str, Any]]) -> None:
         await self._enqueue(SESSIONS, sessions)
 
+    async def persist_audit_logs(self, events: Iterable[Mapping[str, Any]]) -> None:
+        """Buffer audit events (API.md §9), sent like tasks; ``event_id`` and ``timestamp`` are
+        filled in here when missing, so a resent batch is idempotent."""
+        await self._enqueue(AUDIT_LOGS, audit_events(events))
+
     async def persist_tasks(self, tasks: Iterable[Mapping[str, Any]]) -> None:
         await self._enqueue(TASKS, tasks)
 
@@ -131,7 +143,7 @@ class AsyncPersistenceClient(ClientBase):
                 kind, records = batch
                 try:
                     await self._call(
-                        "POST", f"{API}/{kind}/batch", body={kind: records}, timeout=self.timeouts.write
+                        "POST", BATCH_PATHS[kind], body={kind: records}, timeout=self.timeouts.write
                     )
                 except ValidationFailed as exc:
                     refused = exc
@@ -213,6 +225,55 @@ class AsyncPersistenceClient(ClientBase):
         self, session_id: str, *, page_size: int = 100, **filters: Any
     ) -> AsyncIterator[Record]:
         return self._items(f"{API}/sessions/{segment(session_id)}/tasks", page_size, filters)
+
+    # --- audit logs (API.md §9; scope admin) -------------------------------------------------
+    async def search_audit_logs(
+        self, *, order: str = "desc", page_size: int = 100, **filters: Any
+    ) -> AsyncIterator[Record]:
+        """Every matching event, page after page by ``next_cursor`` (see the sync client)."""
+        params = audit_params(filters) | {"order": order, "page_size": str(page_size)}
+        cursor: str | None = None
+        while True:
+            response = await self._call(
+                "GET",
+                f"{AUDIT_API}/logs",
+                params=params | ({"cursor": cursor} if cursor else {}),
+                timeout=self.timeouts.query,
+            )
+            page = json_of(response)
+            for item in page["items"]:
+                yield item
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+    async def export_audit_logs(
+        self, *, format: str = "ndjson", order: str = "asc", **filters: Any
+    ) -> AsyncIterator[Any]:
+        """Stream every matching event: dicts for ``ndjson``, the body's bytes for ``csv``."""
+        params = audit_params(filters) | {"format": format, "order": order}
+        try:
+            async with self._http.stream(
+                "GET", f"{AUDIT_API}/logs/export", params=params, timeout=self.timeouts.files
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise error_for(response)
+                if format == "csv":
+                    async for chunk in response.aiter_bytes():
+                        yield chunk
+                    return
+                async for line in response.aiter_lines():
+                    if line:
+                        yield json.loads(line)
+        except httpx.TransportError as exc:
+            raise connection_error(exc) from exc
+
+    async def audit_stats(self, **filters: Any) -> Record:
+        response = await self._call(
+            "GET", f"{AUDIT_API}/stats", params=audit_params(filters), timeout=self.timeouts.query
+        )
+        return json_of(response)
 
     async def stats(self) -> Record:
         return await self._get(f"{API}/stats")

@@ -11,6 +11,7 @@ with PersistenceClient("http://127.0.0.1:8000", api_key=KEY) as client:
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 import time
@@ -23,6 +24,9 @@ import httpx
 
 from persistence_client._core import (
     API,
+    AUDIT_API,
+    AUDIT_LOGS,
+    BATCH_PATHS,
     SESSIONS,
     TASKS,
     USERS_API,
@@ -33,6 +37,9 @@ from persistence_client._core import (
     RejectedHandler,
     RetryPolicy,
     Timeouts,
+    audit_events,
+    audit_params,
+    connection_error,
     encode,
     error_for,
     headers,
@@ -122,6 +129,12 @@ class PersistenceClient(ClientBase):
         """Buffer whole task records; their sessions must have been persisted (by anyone) first."""
         self._enqueue(TASKS, tasks)
 
+    def persist_audit_logs(self, events: Iterable[Mapping[str, Any]]) -> None:
+        """Buffer audit events (API.md §9), sent like tasks (batched, retried, flushed on close).
+        An event without ``event_id`` or ``timestamp`` gets them here (a UUID4, now in UTC), so a
+        resent batch is idempotent: the service keeps the first version of each event_id."""
+        self._enqueue(AUDIT_LOGS, audit_events(events))
+
     def flush(self, *, wait_for_storage: bool = True) -> dict[str, Any] | None:
         """Send every buffered record now; then, with ``wait_for_storage``, have the service write
         its buffer to the database (POST /flush) and return its answer.
@@ -148,9 +161,7 @@ class PersistenceClient(ClientBase):
             while (batch := self._buffer.next_batch(self.batch_size)) is not None:
                 kind, records = batch
                 try:
-                    self._call(
-                        "POST", f"{API}/{kind}/batch", body={kind: records}, timeout=self.timeouts.write
-                    )
+                    self._call("POST", BATCH_PATHS[kind], body={kind: records}, timeout=self.timeouts.write)
                 except ValidationFailed as exc:
                     refused = exc
                     self._refused(kind, records, exc)
@@ -235,6 +246,58 @@ class PersistenceClient(ClientBase):
     def delete_session(self, session_id: str) -> Record:
         return json_of(
             self._call("DELETE", f"{API}/sessions/{segment(session_id)}", timeout=self.timeouts.write)
+        )
+
+    # --- audit logs (API.md §9; scope admin) -------------------------------------------------
+    def search_audit_logs(
+        self, *, order: str = "desc", page_size: int = 100, **filters: Any
+    ) -> Iterator[Record]:
+        """Every matching event, page after page by ``next_cursor`` (no 10,000 cap). Filters:
+        actor_id, actor_type, action (exact or ``"session.*"``), resource_type, resource_id,
+        outcome, from_ and to (datetimes or ISO strings), q (full text)."""
+        params = audit_params(filters) | {"order": order, "page_size": str(page_size)}
+        cursor: str | None = None
+        while True:
+            page = json_of(
+                self._call(
+                    "GET",
+                    f"{AUDIT_API}/logs",
+                    params=params | ({"cursor": cursor} if cursor else {}),
+                    timeout=self.timeouts.query,
+                )
+            )
+            yield from page["items"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+    def export_audit_logs(
+        self, *, format: str = "ndjson", order: str = "asc", **filters: Any
+    ) -> Iterator[Any]:
+        """Stream every matching event: ``ndjson`` yields one dict per event, ``csv`` the body's
+        bytes as they arrive. Memory stays flat; a broken stream raises ``Unavailable`` (start
+        again, or narrow with ``from_``: the export is ordered by timestamp)."""
+        params = audit_params(filters) | {"format": format, "order": order}
+        try:
+            with self._http.stream(
+                "GET", f"{AUDIT_API}/logs/export", params=params, timeout=self.timeouts.files
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise error_for(response)
+                if format == "csv":
+                    yield from response.iter_bytes()
+                    return
+                for line in response.iter_lines():
+                    if line:
+                        yield json.loads(line)
+        except httpx.TransportError as exc:
+            raise connection_error(exc) from exc
+
+    def audit_stats(self, **filters: Any) -> Record:
+        """``{"total", "by_action", "by_outcome", "by_actor", "per_day"}`` over the matches."""
+        return json_of(
+            self._call("GET", f"{AUDIT_API}/stats", params=audit_params(filters), timeout=self.timeouts.query)
         )
 
     # --- files (API.md §7) --------------------------------------------------------------------

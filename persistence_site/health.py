@@ -66,7 +66,8 @@ HealthOut = inline_serializer(
             {
                 "sessions_count": serializers.IntegerField(),
                 "tasks_count": serializers.IntegerField(),
-                "total_count": serializers.IntegerField(),
+                "audit_logs_count": serializers.IntegerField(),
+                "total_count": serializers.IntegerField(help_text="Records of every collection."),
                 "capacity": serializers.IntegerField(help_text="Records buffered before writes get 503."),
                 "usage_percent": serializers.FloatField(),
                 "flush_size": serializers.IntegerField(help_text="Records that trigger a flush."),

@@ -26,7 +26,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 logger = logging.getLogger(__name__)
 
-ITEM_TYPES = ("session", "task")
+ITEM_TYPES = ("session", "task", "audit_log")
 #: The operations the storage backends count (labels of the storage metrics), made visible at zero.
 STORAGE_OPERATION_NAMES = ("write", "read", "query", "delete")
 

@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/v1/system/", include("system.urls")),
     path("api/v1/storage/", include("files.urls")),
     path("files/", include((files_urls.content_urlpatterns, "files-content"))),
+    path("api/v1/audit/", include("audit.urls")),
     path("api/v1/", include("users.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
+from persistence_site.openapi import ErrorOut  # the shared error body (files imports it from here too)
 from translation.models import SessionStatus, TaskStatus
 
 _STATUSES = SessionStatus.values
@@ -108,12 +109,6 @@ class RecoveryStatusOut(serializers.Serializer):
     )
     storage = RecoveryStorageOut()
     checked_at = serializers.DateTimeField()
-
-
-class ErrorOut(serializers.Serializer):
-    detail = serializers.CharField()
-    error_code = serializers.CharField()
-    errors = serializers.ListField(child=serializers.DictField(child=serializers.CharField()))
 
 
 NOT_FOUND = OpenApiResponse(

@@ -27,11 +27,18 @@ from django.conf import settings
 
 from persistence_site.errors import ServiceUnavailable
 from storage_backends.records import BufferedRecord
+from storage_backends.search import AUDIT_LOGS
 
 SESSIONS = "translation_sessions"
 TASKS = "translation_tasks"
-COLLECTIONS = (SESSIONS, TASKS)
-ITEM_TYPE = {SESSIONS: "session", TASKS: "task"}
+#: Every buffered collection, in flush order: a task needs its session stored first; audit events
+#: depend on nothing and come last.
+COLLECTIONS = (SESSIONS, TASKS, AUDIT_LOGS)
+ITEM_TYPE = {SESSIONS: "session", TASKS: "task", AUDIT_LOGS: "audit_log"}
+#: Append-only collections: the first accepted write of an id is kept, a later write of the same
+#: id (while the first is buffered, or in the same batch) is ignored instead of replacing it. The
+#: backends keep the first stored version too (insert-ignore), so a resend is idempotent end to end.
+KEEP_FIRST = frozenset({AUDIT_LOGS})
 
 
 class SessionsNotBuffered(Exception):
@@ -212,12 +219,14 @@ class WriteBuffer:
         sessions = counts.get(SESSIONS, 0)
         tasks = counts.get(TASKS, 0)
         # capacity is the back-pressure limit (BUFFER_CAPACITY): usage near 100 % means writes are
-        # about to get 503 BUFFER_FULL. The size that triggers a flush is reported beside it.
+        # about to get 503 BUFFER_FULL. The size that triggers a flush is reported beside it. The
+        # capacity bounds the records of every collection together, so the total counts them all.
         capacity = settings.BUFFER_CAPACITY
-        total = sessions + tasks
+        total = sum(counts.values())
         return {
             "sessions_count": sessions,
             "tasks_count": tasks,
+            "audit_logs_count": counts.get(AUDIT_LOGS, 0),
             "total_count": total,
             "capacity": capacity,
             "usage_percent": round(100.0 * total / capacity, 1) if capacity else 0.0,

@@ -14,7 +14,7 @@ Guarantees and how:
 - Whatever the interleaving of flushers (a lock that expired under a stalled flusher included),
   the database keeps the newest accepted write: the SQL upsert replaces a row only with a write
   accepted no earlier (its ``updated_at``).
-- Sessions are flushed before tasks, and a task whose session is not stored yet waits in the buffer
+- Sessions are flushed before tasks (and audit events last: they depend on nothing), and a task whose session is not stored yet waits in the buffer
   (its session is still buffered) or, if its session no longer exists anywhere, is dead-lettered.
   The buffer is asked before the database: a session flushed in between is then seen in one place
   or the other, never in neither.
@@ -25,6 +25,10 @@ Guarantees and how:
   alone with an unknown error stays buffered and is retried at the next flushes, then dead-lettered
   after ``FLUSH_MAX_ATTEMPTS`` (shown meanwhile by /recovery/status and ``persistence_buffer_retrying``).
   No record can stop the others, and a flush never fails with anything but ``FlushFailed``.
+- A backend that writes in bulk (the audit search plugins) may store some records of a call and
+  not others: it raises ``PartialWriteError`` naming the refused ones. Those refused for good are
+  dead-lettered, those refused for now stay buffered (their failures counted, shown by
+  /recovery/status) for the next flush, and every other record of the call leaves the buffer.
 
 Speed: the next records are read from the buffer and decoded by a thread while the database writes
 the current chunk (Redis buffer; the SQLite one reads in the flusher's own transaction), and the
@@ -59,6 +63,7 @@ from storage_backends.buffer import COLLECTIONS, ITEM_TYPE, SESSIONS, TASKS, Wri
 from storage_backends.dead_letters import dead_letters_store
 from storage_backends.models import BufferCheckpoint
 from storage_backends.records import BufferedRecord, decode
+from storage_backends.search import AUDIT_LOGS, PartialWriteError
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +95,7 @@ class FlushResult:
         return {
             "sessions_written": self.written[SESSIONS],
             "tasks_written": self.written[TASKS],
+            "audit_logs_written": self.written.get(AUDIT_LOGS, 0),
             "dead_lettered": sum(self.dead_lettered.values()),
             "deferred": self.deferred,
             "retrying": self.retrying,
@@ -179,8 +185,11 @@ def _check_buffer_continuity(buffer: WriteBuffer) -> None:
 
 
 @contextlib.contextmanager
-def flush_paused(buffer: WriteBuffer | None = None, *, wait: float = 10) -> Iterator[WriteBuffer]:
-    """Hold every collection's flush lock (sessions, then tasks: the flushers' order, so no deadlock).
+def flush_paused(
+    buffer: WriteBuffer | None = None, *, wait: float = 10, collections: tuple[str, ...] = (SESSIONS, TASKS)
+) -> Iterator[WriteBuffer]:
+    """Hold the flush locks of ``collections`` (default sessions, then tasks: the flushers' order,
+    so no deadlock; audit events are independent of a session delete, so their flushes go on).
 
     For operations that must not interleave with a flush, such as deleting a session: a flush that
     had already read the session's records could otherwise write them back after the delete.
@@ -189,7 +198,7 @@ def flush_paused(buffer: WriteBuffer | None = None, *, wait: float = 10) -> Iter
     buffer = buffer or get_write_buffer()
     held = []
     try:
-        for collection in COLLECTIONS:
+        for collection in collections:
             lock = buffer.flush_lock(collection, wait)
             if lock is None:
                 raise FlushFailed(f"A flush of {collection} held its lock for more than {wait:.0f} s; retry.")
@@ -393,6 +402,9 @@ def _write_isolating(
     backend = registry.backend(collection)
     try:
         backend.write(collection, records, sizes=[len(e.data) for e in entries])
+    except PartialWriteError as exc:
+        _partially_written(buffer, collection, entries, exc, result)
+        return
     except (PermanentWriteError, UnknownWriteError) as exc:
         if len(entries) == 1:
             _set_aside(buffer, collection, entries[0], exc, result)
@@ -404,6 +416,40 @@ def _write_isolating(
     result.written[collection] += len(entries)
     metrics.FLUSHED_ITEMS.labels(type=ITEM_TYPE[collection]).inc(len(entries))
     buffer.remove_flushed(collection, entries)
+
+
+def _partially_written(
+    buffer: WriteBuffer,
+    collection: str,
+    entries: list[BufferedRecord],
+    exc: PartialWriteError,
+    result: FlushResult,
+) -> None:
+    """A bulk write stored some records and refused others: dead-letter the permanent refusals,
+    keep the transient ones buffered (counting one more failed attempt each), remove the rest."""
+    permanent = [e for e in entries if e.record_id in exc.permanent]
+    transient = [e for e in entries if e.record_id in exc.transient and e.record_id not in exc.permanent]
+    refused = {e.record_id for e in permanent} | {e.record_id for e in transient}
+    stored = [e for e in entries if e.record_id not in refused]
+    if stored:
+        result.written[collection] += len(stored)
+        metrics.FLUSHED_ITEMS.labels(type=ITEM_TYPE[collection]).inc(len(stored))
+        buffer.remove_flushed(collection, stored)
+    for entry in permanent:
+        _dead_letter(buffer, collection, [entry], exc.permanent[entry.record_id], result)
+    if transient:
+        buffer.record_failures(collection, transient)
+        result.retrying += len(transient)
+        metrics.FLUSH_RECORD_FAILURES.labels(type=ITEM_TYPE[collection]).inc(len(transient))
+        logger.warning(
+            "records refused for now by the backend; they stay buffered for the next flush",
+            extra={
+                "collection": collection,
+                "count": len(transient),
+                "ids": [e.record_id for e in transient[:20]],
+                "error": next(iter(exc.transient.values())),
+            },
+        )
 
 
 def _set_aside(

@@ -27,9 +27,10 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 COLLECTION_MODELS = {
     "translation_sessions": "translation.Session",
     "translation_tasks": "translation.Task",
+    "audit_logs": "audit.AuditEvent",
 }
 #: The id field of each collection's records.
-ID_FIELDS = {"translation_sessions": "session_id", "translation_tasks": "task_id"}
+ID_FIELDS = {"translation_sessions": "session_id", "translation_tasks": "task_id", "audit_logs": "event_id"}
 
 
 @dataclass(frozen=True, slots=True)

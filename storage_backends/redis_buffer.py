@@ -32,6 +32,7 @@ from persistence_site import tracing
 from persistence_site.errors import BufferFull, ServiceUnavailable
 from storage_backends.buffer import (
     COLLECTIONS,
+    KEEP_FIRST,
     SESSIONS,
     TASKS,
     SessionsDeleted,
@@ -62,8 +63,8 @@ end
 """
 
 # KEYS: collection hash, sessions hash, tasks hash, seq, flush_requested, bytes, last acceptance
-# time, failures hash of the collection.
-# ARGV: capacity, is_tasks, set prefix, flush size, debounce seconds, capacity in bytes, tombstone
+# time, failures hash of the collection, then every collection's hash (the capacity counts them all).
+# ARGV: capacity, flags ('t': tasks, 's': sessions, 'k': keep the first write of an id), set prefix, flush size, debounce seconds, capacity in bytes, tombstone
 # prefix, count of required sessions, the required session ids, then (id, json, session id) per record.
 # Returns {-1, size} when full, {-4, bytes} when full by bytes, {-2, missing session ids...} when a
 # required session is not buffered, {-3, deleted session ids...} when a task names a session with a
@@ -73,7 +74,9 @@ _ADD = (
     _PARSE
     + """
 local cap = tonumber(ARGV[1])
-local is_tasks = ARGV[2] == '1'
+local is_tasks = string.find(ARGV[2], 't', 1, true) ~= nil
+local is_sessions = string.find(ARGV[2], 's', 1, true) ~= nil
+local keep_first = string.find(ARGV[2], 'k', 1, true) ~= nil
 local set_prefix = ARGV[3]
 local tomb_prefix = ARGV[7]
 local nreq = tonumber(ARGV[8])
@@ -89,7 +92,7 @@ if is_tasks then
     end
   end
   if #deleted > 1 then return deleted end
-else
+elseif is_sessions then
   local deleting = {-5}
   for i = 0, n - 1 do
     local id = ARGV[first + i * 3]
@@ -102,10 +105,11 @@ for i = 9, 8 + nreq do
   if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 0 then table.insert(missing, ARGV[i]) end
 end
 if #missing > 1 then return missing end
-local size = redis.call('HLEN', KEYS[2]) + redis.call('HLEN', KEYS[3])
+local size = 0
+for i = 9, #KEYS do size = size + redis.call('HLEN', KEYS[i]) end
 if size + n > cap then return {-1, size} end
 local bytes = tonumber(redis.call('GET', KEYS[6]) or '0')
-local lens, olds, added = {}, {}, 0
+local lens, olds, added, taken = {}, {}, 0, {}
 for i = 0, n - 1 do
   local id = ARGV[first + i * 3]
   if lens[id] == nil then
@@ -118,9 +122,13 @@ for i = 0, n - 1 do
       lens[id] = 0
     end
   end
-  local len = #ARGV[first + 1 + i * 3]
-  added = added + len - lens[id]
-  lens[id] = len
+  -- keep_first: only the first write of an id counts (the buffered one, or the first in the batch)
+  if not (keep_first and (olds[id] or taken[id])) then
+    local len = #ARGV[first + 1 + i * 3]
+    added = added + len - lens[id]
+    lens[id] = len
+    taken[id] = true
+  end
 end
 if added > 0 and bytes + added > tonumber(ARGV[6]) then return {-4, bytes} end
 local t = redis.call('TIME')
@@ -136,6 +144,9 @@ for i = 0, n - 1 do
   seq = seq + 1
   local created = now
   local old = olds[id]
+  if keep_first and old then
+    -- an append-only collection keeps its first accepted write: this one is a resend
+  else
   if old then
     local old_sid
     created, old_sid = parse(old)
@@ -146,10 +157,11 @@ for i = 0, n - 1 do
   olds[id] = value
   if is_tasks then
     redis.call('SADD', set_prefix .. sid, id)
-  else
+  elseif is_sessions then
     redis.call('DEL', tomb_prefix .. id)
   end
   if failures then redis.call('HDEL', KEYS[8], id) end
+  end
 end
 redis.call('INCRBY', KEYS[6], added)
 local enqueue = 0
@@ -332,9 +344,11 @@ class RedisWriteBuffer(WriteBuffer):
     ) -> None:
         id_field = ID_FIELDS[collection]
         is_tasks = collection == TASKS
+        flags = ("t" if is_tasks else "") + ("s" if collection == SESSIONS else "")
+        flags += "k" if collection in KEEP_FIRST else ""
         args: list[Any] = [
             settings.BUFFER_CAPACITY,
-            "1" if is_tasks else "0",
+            flags or "-",
             self._set_prefix,
             settings.BUFFER_FLUSH_SIZE,
             FLUSH_DEBOUNCE_SECONDS,
@@ -354,6 +368,7 @@ class RedisWriteBuffer(WriteBuffer):
             self._key("bytes"),
             self._key("last_accepted"),
             self._failures_key(collection),
+            *(self._key(name) for name in COLLECTIONS),
         ]
         try:
             with tracing.span("buffer.add", collection=collection, record_count=len(records), store="redis"):
@@ -523,10 +538,9 @@ class RedisWriteBuffer(WriteBuffer):
 
     def counts(self) -> dict[str, int]:
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hlen(self._key(SESSIONS))
-        pipe.hlen(self._key(TASKS))
-        sessions, tasks = self._call(pipe.execute)
-        return {SESSIONS: int(sessions), TASKS: int(tasks)}
+        for collection in COLLECTIONS:
+            pipe.hlen(self._key(collection))
+        return {c: int(n) for c, n in zip(COLLECTIONS, self._call(pipe.execute), strict=True)}
 
     @property
     def name(self) -> str:  # type: ignore[override]

@@ -67,6 +67,7 @@ from persistence_site import tracing
 from persistence_site.errors import BufferFull, ServiceUnavailable
 from storage_backends.buffer import (
     COLLECTIONS,
+    KEEP_FIRST,
     SESSIONS,
     TASKS,
     SessionsDeleted,
@@ -100,6 +101,12 @@ VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)
 ON CONFLICT (collection, record_id) DO UPDATE SET
   session_id = excluded.session_id, seq = excluded.seq, updated_us = excluded.updated_us,
   size = excluded.size, failures = 0, data = excluded.data
+"""
+# Append-only collections (buffer.KEEP_FIRST): the first accepted write of an id stays buffered.
+_INSERT_KEEP_FIRST = f"""
+INSERT INTO {BUFFER} (collection, record_id, session_id, seq, created_us, updated_us, size, failures, data)
+VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)
+ON CONFLICT (collection, record_id) DO NOTHING
 """
 
 
@@ -257,7 +264,7 @@ class SQLiteWriteBuffer(WriteBuffer):
                 ).fetchall()
                 if deleted:
                     raise SessionsDeleted({sid for (sid,) in deleted})
-            else:
+            elif collection == SESSIONS:
                 deleting = cursor.execute(
                     f"SELECT session_id FROM {TOMBSTONES} WHERE session_id IN (SELECT value FROM json_each(?)) "
                     "AND deleting AND expires_us > ?",
@@ -291,13 +298,13 @@ class SQLiteWriteBuffer(WriteBuffer):
             # by it, so a clock stepped back must not make a newer write look older.
             now = max(clock, last_accepted)
             cursor.executemany(
-                _UPSERT,
+                _INSERT_KEEP_FIRST if collection in KEEP_FIRST else _UPSERT,
                 [
                     (collection, record_id, sid, seq + i, now, now, len(data), data)
                     for i, (record_id, sid, data) in enumerate(rows, start=1)
                 ],
             )
-            if not is_tasks:  # the sessions are written anew: their tasks are welcome again
+            if collection == SESSIONS:  # the sessions are written anew: their tasks are welcome again
                 cursor.execute(
                     f"DELETE FROM {TOMBSTONES} WHERE session_id IN (SELECT value FROM json_each(?))",
                     (_ids_json(record_id for record_id, _, _ in rows),),

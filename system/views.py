@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.services import audited
 from persistence_site import metrics
 from system.selectors import effective_config
 from system.serializers import ConfigOut
@@ -60,4 +61,5 @@ class ConfigView(APIView):
     required_scope = "admin"
 
     def get(self, request: Request) -> Response:
-        return Response(ConfigOut(effective_config()).data)
+        with audited("system_config.read", resource_type="system", resource_id="config"):
+            return Response(ConfigOut(effective_config()).data)

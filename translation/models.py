@@ -6,9 +6,9 @@ latest write was *accepted*, which is earlier than the time the buffer flushes i
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import models
+
+from persistence_site.db_fields import ExactCharField, binary_collation  # noqa: F401 (re-exported)
 
 
 class SessionStatus(models.TextChoices):
@@ -29,29 +29,8 @@ class TaskStatus(models.TextChoices):
 INCOMPLETE_STATUSES = (SessionStatus.PENDING, SessionStatus.PROCESSING)
 
 
-def binary_collation(connection: Any) -> str | None:
-    """The utf8mb4 collation comparing code point by code point without padding (MySQL/MariaDB),
-    None where plain comparison is already exact (SQLite)."""
-    if connection.vendor != "mysql":
-        return None
-    return "utf8mb4_nopad_bin" if connection.mysql_is_mariadb else "utf8mb4_0900_bin"
-
-
-class IdField(models.CharField):
-    """A client-chosen identifier compared byte for byte.
-
-    MySQL/MariaDB's default collations are case-insensitive and PAD SPACE, so ``"a"``, ``"A"`` and
-    ``"a "`` would be one primary key there. Ids are exact strings in the contract, so on those
-    databases the column takes a binary NO PAD collation (SQLite compares bytes already).
-    Foreign keys inherit the target column's collation, as MySQL requires.
-    """
-
-    def db_parameters(self, connection: Any) -> dict[str, Any]:
-        params = super().db_parameters(connection)
-        collation = binary_collation(connection)
-        if collation is not None:
-            params["collation"] = collation
-        return params
+class IdField(ExactCharField):
+    """A client-chosen identifier compared byte for byte (persistence_site.db_fields)."""
 
 
 class Session(models.Model):

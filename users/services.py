@@ -2,7 +2,8 @@
 
 Every user write replaces the read cache's versions before and after its transaction
 (storage_backends.read_cache), so no instance answers the old state once the write is answered,
-and sends ``users.signals.user_audit_event`` once committed.
+and sends ``users.signals.user_audit_event`` once committed; each change (and each failed attempt)
+is an audit event too (audit.services.audited).
 
     user = user_create(username="ada", email="ada@example.com", actor="backend")
     session, token = user_session_create(user_id=user["user_id"])
@@ -17,6 +18,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.services import audited
 from persistence_site.errors import Conflict, NotFound
 from storage_backends.read_cache import invalidate_on_commit
 from storage_backends.user_sessions import user_session_store
@@ -69,70 +71,74 @@ def user_create(
 
     The unique indexes decide: two concurrent creates of one username cannot both succeed.
     """
-    user_id = user_id or str(uuid.uuid4())
-    email_key = email.lower() if email is not None else None
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            # Inside the transaction: the second invalidation must run after the commit.
-            invalidate_on_commit(user_version(user_id), LIST_VERSION)
-            user = User.objects.create(
-                user_id=user_id,
-                username=username,
-                email=email,
-                email_key=email_key,
-                display_name=display_name,
-                status=status,
-                preferences=preferences or {},
-                created_at=now,
-                updated_at=now,
-            )
-            _audit("user.create", resource_type="user", resource_id=user_id, actor=actor)
-    except IntegrityError:
-        raise _conflict(user_id=user_id, username=username, email_key=email_key, creating=True) from None
-    return user_out(user)
+    with audited("user.create", resource_type="user", resource_id=None) as event:
+        user_id = user_id or str(uuid.uuid4())
+        event.resource_id = user_id
+        email_key = email.lower() if email is not None else None
+        now = timezone.now()
+        try:
+            with transaction.atomic():
+                # Inside the transaction: the second invalidation must run after the commit.
+                invalidate_on_commit(user_version(user_id), LIST_VERSION)
+                user = User.objects.create(
+                    user_id=user_id,
+                    username=username,
+                    email=email,
+                    email_key=email_key,
+                    display_name=display_name,
+                    status=status,
+                    preferences=preferences or {},
+                    created_at=now,
+                    updated_at=now,
+                )
+                _audit("user.create", resource_type="user", resource_id=user_id, actor=actor)
+        except IntegrityError:
+            raise _conflict(user_id=user_id, username=username, email_key=email_key, creating=True) from None
+        return user_out(user)
 
 
 def user_update(*, user_id: str, changes: dict[str, Any], actor: str | None = None) -> dict[str, Any]:
     """Change some of ``UPDATABLE`` (``preferences`` replaced whole); 404, or 409 as for create."""
-    unknown = set(changes) - set(UPDATABLE)
-    if unknown:
-        raise ValueError(f"not updatable: {sorted(unknown)}")
-    try:
-        with transaction.atomic():
-            invalidate_on_commit(user_version(user_id), LIST_VERSION)
-            user = User.objects.select_for_update().filter(user_id=user_id).first()
-            if user is None:
-                raise user_not_found(user_id)
-            for field, value in changes.items():
-                setattr(user, field, value)
-            if "email" in changes:
-                user.email_key = user.email.lower() if user.email is not None else None
-            user.updated_at = timezone.now()
-            user.save()
-            _audit("user.update", resource_type="user", resource_id=user_id, actor=actor)
-    except IntegrityError:
-        raise _conflict(
-            user_id=user_id,
-            username=changes.get("username"),
-            email_key=changes["email"].lower() if changes.get("email") else None,
-            creating=False,
-        ) from None
-    return user_out(user)
+    with audited("user.update", resource_type="user", resource_id=user_id):
+        unknown = set(changes) - set(UPDATABLE)
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        try:
+            with transaction.atomic():
+                invalidate_on_commit(user_version(user_id), LIST_VERSION)
+                user = User.objects.select_for_update().filter(user_id=user_id).first()
+                if user is None:
+                    raise user_not_found(user_id)
+                for field, value in changes.items():
+                    setattr(user, field, value)
+                if "email" in changes:
+                    user.email_key = user.email.lower() if user.email is not None else None
+                user.updated_at = timezone.now()
+                user.save()
+                _audit("user.update", resource_type="user", resource_id=user_id, actor=actor)
+        except IntegrityError:
+            raise _conflict(
+                user_id=user_id,
+                username=changes.get("username"),
+                email_key=changes["email"].lower() if changes.get("email") else None,
+                creating=False,
+            ) from None
+        return user_out(user)
 
 
 def user_delete(*, user_id: str, actor: str | None = None) -> dict[str, Any]:
     """Delete the user after ending all of its sessions (so no token outlives the user)."""
-    if user_find(user_id=user_id) is None:
-        raise user_not_found(user_id)
-    ended = user_session_store().end_all(user_id)
-    with transaction.atomic():
-        invalidate_on_commit(user_version(user_id), LIST_VERSION)
-        deleted, _ = User.objects.filter(user_id=user_id).delete()
-        if not deleted:
+    with audited("user.delete", resource_type="user", resource_id=user_id):
+        if user_find(user_id=user_id) is None:
             raise user_not_found(user_id)
-        _audit("user.delete", resource_type="user", resource_id=user_id, actor=actor)
-    return {"status": "deleted", "user_id": user_id, "ended_sessions": ended}
+        ended = user_session_store().end_all(user_id)
+        with transaction.atomic():
+            invalidate_on_commit(user_version(user_id), LIST_VERSION)
+            deleted, _ = User.objects.filter(user_id=user_id).delete()
+            if not deleted:
+                raise user_not_found(user_id)
+            _audit("user.delete", resource_type="user", resource_id=user_id, actor=actor)
+        return {"status": "deleted", "user_id": user_id, "ended_sessions": ended}
 
 
 def user_session_create(
@@ -179,14 +185,16 @@ def user_session_refresh(*, session_id: str) -> dict[str, Any]:
 
 
 def user_session_end(*, session_id: str, actor: str | None = None) -> dict[str, Any]:
-    if not user_session_store().end(session_id):
-        raise NotFound("User session not found", extra={"session_id": session_id})
-    _audit("user_session.end", resource_type="user_session", resource_id=session_id, actor=actor)
-    return {"status": "deleted", "session_id": session_id}
+    with audited("user_session.end", resource_type="user_session", resource_id=session_id):
+        if not user_session_store().end(session_id):
+            raise NotFound("User session not found", extra={"session_id": session_id})
+        _audit("user_session.end", resource_type="user_session", resource_id=session_id, actor=actor)
+        return {"status": "deleted", "session_id": session_id}
 
 
 def user_sessions_end_all(*, user_id: str, actor: str | None = None) -> dict[str, Any]:
-    user_get(user_id=user_id)
-    deleted = user_session_store().end_all(user_id)
-    _audit("user_session.end_all", resource_type="user", resource_id=user_id, actor=actor)
-    return {"deleted": deleted}
+    with audited("user_session.end_all", resource_type="user", resource_id=user_id):
+        user_get(user_id=user_id)
+        deleted = user_session_store().end_all(user_id)
+        _audit("user_session.end_all", resource_type="user", resource_id=user_id, actor=actor)
+        return {"deleted": deleted}

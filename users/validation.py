@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from translation.validation import check_free_json, check_id
+from persistence_site.values import check_free_json, check_id
 
 #: A user id the routes need for themselves (/users/sessions/...).
 RESERVED_USER_IDS = frozenset({"sessions"})

@@ -30,6 +30,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.services import audited
 from files import metrics, services
 from files.api import openapi as oa
 from files.errors import ObjectStoreUnavailable, UploadIncomplete
@@ -67,43 +68,45 @@ class FileUploadView(APIView):
         responses={201: oa.FileOut, 413: oa.TOO_LARGE, 422: oa.INVALID, 503: oa.UNAVAILABLE},
     )
     def post(self, request: Request) -> Response:
-        django_request = request._request
-        if not (django_request.content_type or "").startswith("multipart/form-data"):
-            raise RequestValidationError(
-                "The body must be multipart/form-data with a part named 'file'.",
-                errors=[{"field": "file", "message": "required"}],
-            )
-        store = get_object_store()
-        file_id = services.new_file_id()
-        key = services.object_key(file_id)
-        handler = StreamingUploadHandler(store, key, settings.FILES_MAX_UPLOAD_BYTES)
-        django_request.upload_handlers = [handler]
-        try:
-            form = django_request.POST  # parses the body, streaming the file part to the store
-        except ObjectStoreError as exc:
-            metrics.ERRORS.labels(backend=store.name, operation="upload").inc()
-            raise ObjectStoreUnavailable(str(exc)) from exc
-        except MultiPartParserError as exc:  # 400 in the contract's shape, as DRF's parser would
-            handler.abort()
-            raise ParseError(f"The multipart body could not be parsed: {exc}") from exc
-        except BaseException:
-            handler.abort()
-            raise
-        stored = handler.result
-        if stored is None:
-            raise RequestValidationError(
-                "The 'file' part is missing.", errors=[{"field": "file", "message": "required"}]
-            )
-        try:
-            fields = validate_form({name: form[name] for name in form})
-            check_filename(stored.filename)
-            services.check_session(fields.session_id)
-        except BaseException:
-            with contextlib.suppress(ObjectStoreError):  # else an orphan, for the sweep
-                store.delete_objects([key])
-            raise
-        row = services.file_create(stored=stored, fields=fields, file_id=file_id, key=key)
-        return Response(file_repr(row), status=201)
+        with audited("file.upload", resource_type="file") as event:
+            django_request = request._request
+            if not (django_request.content_type or "").startswith("multipart/form-data"):
+                raise RequestValidationError(
+                    "The body must be multipart/form-data with a part named 'file'.",
+                    errors=[{"field": "file", "message": "required"}],
+                )
+            store = get_object_store()
+            file_id = services.new_file_id()
+            event.resource_id = file_id
+            key = services.object_key(file_id)
+            handler = StreamingUploadHandler(store, key, settings.FILES_MAX_UPLOAD_BYTES)
+            django_request.upload_handlers = [handler]
+            try:
+                form = django_request.POST  # parses the body, streaming the file part to the store
+            except ObjectStoreError as exc:
+                metrics.ERRORS.labels(backend=store.name, operation="upload").inc()
+                raise ObjectStoreUnavailable(str(exc)) from exc
+            except MultiPartParserError as exc:  # 400 in the contract's shape, as DRF's parser would
+                handler.abort()
+                raise ParseError(f"The multipart body could not be parsed: {exc}") from exc
+            except BaseException:
+                handler.abort()
+                raise
+            stored = handler.result
+            if stored is None:
+                raise RequestValidationError(
+                    "The 'file' part is missing.", errors=[{"field": "file", "message": "required"}]
+                )
+            try:
+                fields = validate_form({name: form[name] for name in form})
+                check_filename(stored.filename)
+                services.check_session(fields.session_id)
+            except BaseException:
+                with contextlib.suppress(ObjectStoreError):  # else an orphan, for the sweep
+                    store.delete_objects([key])
+                raise
+            row = services.file_create(stored=stored, fields=fields, file_id=file_id, key=key)
+            return Response(file_repr(row), status=201)
 
 
 def _local_url(request: Request, row: File, method: str) -> tuple[str, Any]:
@@ -210,39 +213,40 @@ class FileDownloadView(APIView):
         },
     )
     def get(self, request: Request, file_id: str) -> HttpResponse:
-        row = file_get(file_id=file_id)
-        if row.status != FileStatus.AVAILABLE:
-            raise UploadIncomplete("The file's upload is not complete.", extra={"file_id": file_id})
-        redirect = request.query_params.get("redirect", "true")
-        if redirect not in ("true", "false"):
-            from persistence_site.errors import InvalidQuery
+        with audited("file.download", resource_type="file", resource_id=file_id):
+            row = file_get(file_id=file_id)
+            if row.status != FileStatus.AVAILABLE:
+                raise UploadIncomplete("The file's upload is not complete.", extra={"file_id": file_id})
+            redirect = request.query_params.get("redirect", "true")
+            if redirect not in ("true", "false"):
+                from persistence_site.errors import InvalidQuery
 
-            raise InvalidQuery(errors=[{"field": "redirect", "message": "must be true or false"}])
-        store = get_object_store()
-        metrics.DOWNLOADS.labels(backend=store.name).inc()
-        if store.direct:
-            try:
-                url = store.download_url(
-                    row.object_key,
-                    filename=row.filename,
-                    content_type=row.content_type,
-                    ttl=settings.FILES_URL_TTL,
-                )
-            except ObjectStoreError as exc:
-                metrics.ERRORS.labels(backend=store.name, operation="download").inc()
-                raise ObjectStoreUnavailable(str(exc)) from exc
-            from datetime import timedelta
+                raise InvalidQuery(errors=[{"field": "redirect", "message": "must be true or false"}])
+            store = get_object_store()
+            metrics.DOWNLOADS.labels(backend=store.name).inc()
+            if store.direct:
+                try:
+                    url = store.download_url(
+                        row.object_key,
+                        filename=row.filename,
+                        content_type=row.content_type,
+                        ttl=settings.FILES_URL_TTL,
+                    )
+                except ObjectStoreError as exc:
+                    metrics.ERRORS.labels(backend=store.name, operation="download").inc()
+                    raise ObjectStoreUnavailable(str(exc)) from exc
+                from datetime import timedelta
 
-            from django.utils import timezone
+                from django.utils import timezone
 
-            expires = timezone.now() + timedelta(seconds=settings.FILES_URL_TTL)
+                expires = timezone.now() + timedelta(seconds=settings.FILES_URL_TTL)
+                if redirect == "false":
+                    return Response({"url": url, "expires_at": _iso(expires)})
+                return HttpResponseRedirect(url)
             if redirect == "false":
+                url, expires = _local_url(request, row, "GET")
                 return Response({"url": url, "expires_at": _iso(expires)})
-            return HttpResponseRedirect(url)
-        if redirect == "false":
-            url, expires = _local_url(request, row, "GET")
-            return Response({"url": url, "expires_at": _iso(expires)})
-        return serve_bytes(store, row, request.META.get("HTTP_RANGE"))
+            return serve_bytes(store, row, request.META.get("HTTP_RANGE"))
 
 
 def serve_bytes(store: ObjectStore, row: File, range_header: str | None) -> HttpResponse:

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "translation",
     "files",
     "users",
+    "audit",
     "recovery",
     "system",
 ]
@@ -67,6 +68,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The request being served, for the audit events the services record (actor, address, id).
+    "audit.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # django-prometheus's, with its labelled series looked up once per process (same metrics).
@@ -160,7 +163,14 @@ STORAGE_BACKENDS = {
         if REDIS_URL
         else "storage_backends.db_sessions.DatabaseUserSessions",
     ),
+    # Audit events (API.md §9): an AuditSearchBackend (storage_backends.search). The SQL one stores
+    # them in the database with its full-text index; search_opensearch.OpenSearchAuditSearch in
+    # OpenSearch/Elasticsearch (AUDIT_SEARCH_URL).
+    "audit_logs": env.str("STORAGE_BACKEND_AUDIT_LOGS", default="storage_backends.search_sql.SQLAuditSearch"),
 }
+# Audit events older than this many days are dropped, whole calendar months at a time (UTC): a
+# month goes once its last day is older than this.
+AUDIT_RETENTION_DAYS = positive_int(env, "AUDIT_RETENTION_DAYS", 365)
 
 # --- Files (object storage, API.md §7) -------------------------------------------------------------
 # Bytes in an object store (storage_backends.object_store), metadata in the database (files app).
@@ -235,6 +245,12 @@ CELERY_BEAT_SCHEDULE.update(
         }
     }
 )
+
+# Audit events past AUDIT_RETENTION_DAYS, whole months (audit.services.audit_retention_apply).
+CELERY_BEAT_SCHEDULE["cleanup-audit-logs"] = {
+    "task": "audit.tasks.cleanup_audit_logs",
+    "schedule": crontab(hour=3, minute=41),
+}
 
 # Expired files, stale pending uploads and orphan objects (files.services.files_cleanup).
 CELERY_BEAT_SCHEDULE["cleanup-files"] = {
@@ -331,6 +347,7 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "TaskStatusEnum": ["pending", "processing", "completed", "failed"],
     "UserStatusEnum": ["active", "disabled"],
     "HealthStateEnum": ["healthy", "unhealthy"],
+    "AcceptedStatusEnum": ["accepted"],  # the 202 of every batch endpoint (translation, audit)
 }
 
 # --- Metrics -------------------------------------------------------------------------------------

@@ -85,7 +85,7 @@ def test_flush_stores_every_field_exactly_as_sent(api_client, write_buffer):
     assert stored_task.start_time == dt.datetime(2025, 9, 30, 10, 15, 30, tzinfo=dt.UTC)
     assert stored_task.end_time == dt.datetime(2025, 9, 30, 8, 15, 31, 250000, tzinfo=dt.UTC)
     assert (stored_task.retry_count, stored_task.duration_ms) == (2, 1250)
-    assert write_buffer.counts() == {"translation_sessions": 0, "translation_tasks": 0}
+    assert write_buffer.counts() == {"translation_sessions": 0, "translation_tasks": 0, "audit_logs": 0}
 
 
 def test_omitted_optional_fields_take_their_defaults(api_client, write_buffer):

@@ -12,7 +12,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 pytestmark = pytest.mark.django_db
 
-#: (method, path, scope) — API.md §2-§8. Path parameters name ids that do not exist.
+#: (method, path, scope) — API.md §2-§9. Path parameters name ids that do not exist.
 CONTRACT: list[tuple[str, str, str]] = [
     ("POST", "/api/v1/translation/sessions/batch", "write"),
     ("POST", "/api/v1/translation/tasks/batch", "write"),
@@ -52,6 +52,11 @@ CONTRACT: list[tuple[str, str, str]] = [
     ("GET", "/api/v1/users/sessions/{session_id}", "read"),
     ("DELETE", "/api/v1/users/sessions/{session_id}", "write"),
     ("POST", "/api/v1/users/sessions/{session_id}/refresh", "write"),
+    # §9 audit logs
+    ("POST", "/api/v1/audit/logs/batch", "write"),
+    ("GET", "/api/v1/audit/logs", "admin"),
+    ("GET", "/api/v1/audit/logs/export", "admin"),
+    ("GET", "/api/v1/audit/stats", "admin"),
 ]
 KEY_KINDS = ["read", "write", "read,write", "admin"]
 ALLOWS = {

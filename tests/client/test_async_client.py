@@ -39,7 +39,7 @@ def test_write_flush_read_and_recover(live, uid):
     assert (detail["total_tasks"], detail["pending_tasks"]) == (3, 3)
     assert tasks == [f"{uid}-t0", f"{uid}-t1", f"{uid}-t2"]
     assert len(recovered) == 1 and len(recovered[0].tasks) == 3
-    assert counters.batches_sent == {"sessions": 1, "tasks": 2}
+    assert counters.batches_sent == {"sessions": 1, "tasks": 2, "logs": 0}
 
 
 def test_the_background_task_sends_on_the_time_trigger(live, uid):

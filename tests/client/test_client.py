@@ -38,8 +38,8 @@ def test_records_go_in_batches_of_batch_size_sessions_first(live, uid):
         answer = client.flush()
 
         assert answer["status"] == "flushed"
-        assert client.counters.batches_sent == {"sessions": 1, "tasks": 3}
-        assert client.counters.records_sent == {"sessions": 1, "tasks": 250}
+        assert client.counters.batches_sent == {"sessions": 1, "tasks": 3, "logs": 0}
+        assert client.counters.records_sent == {"sessions": 1, "tasks": 250, "logs": 0}
         assert client.buffered == 0
         stored = list(client.iter_session_tasks(f"{uid}-s"))
     assert [t["task_id"] for t in stored[:2]] == [f"{uid}-t0", f"{uid}-t1"]

@@ -24,6 +24,7 @@ def test_health_is_200_with_the_contract_fields(client):
     assert set(body["buffer"]) == {
         "sessions_count",
         "tasks_count",
+        "audit_logs_count",
         "total_count",
         "capacity",
         "usage_percent",

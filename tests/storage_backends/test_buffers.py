@@ -20,7 +20,7 @@ from storage_backends.redis_buffer import RedisWriteBuffer
 from storage_backends.sqlite_buffer import SQLiteWriteBuffer
 from tests.factories import session_record, task_record
 
-SESSIONS, TASKS = "translation_sessions", "translation_tasks"
+SESSIONS, TASKS, AUDIT_LOGS = "translation_sessions", "translation_tasks", "audit_logs"
 
 
 @pytest.fixture(params=["redis", "sqlite"])
@@ -113,7 +113,7 @@ def test_capacity_refuses_a_batch_whole(buffer, settings):
     with pytest.raises(BufferFull):
         buffer.add(TASKS, [task_record("s-1"), task_record("s-1")])
 
-    assert buffer.counts() == {SESSIONS: 2, TASKS: 0}
+    assert buffer.counts() == {SESSIONS: 2, TASKS: 0, AUDIT_LOGS: 0}
 
 
 def test_flush_lock_admits_one_holder_at_a_time(buffer):
@@ -388,7 +388,7 @@ def test_begin_delete_drops_the_writes_and_refuses_new_ones_until_the_delete_end
 
     assert buffer.begin_delete(["s-1"], keep_active=False) == {"s-1": 3}
 
-    assert buffer.counts() == {SESSIONS: 1, TASKS: 1}
+    assert buffer.counts() == {SESSIONS: 1, TASKS: 1, AUDIT_LOGS: 0}
     with pytest.raises(SessionsDeleting):
         buffer.add(SESSIONS, [session_record("s-1")])
     with pytest.raises(SessionsDeleted):
@@ -400,7 +400,7 @@ def test_begin_delete_drops_the_writes_and_refuses_new_ones_until_the_delete_end
         buffer.add(TASKS, [task_record("s-1", "t-9")])
     buffer.add(SESSIONS, [session_record("s-1")])  # written anew
     buffer.add(TASKS, [task_record("s-1", "t-9")])
-    assert buffer.counts() == {SESSIONS: 2, TASKS: 2}
+    assert buffer.counts() == {SESSIONS: 2, TASKS: 2, AUDIT_LOGS: 0}
 
 
 def test_an_abandoned_delete_lifts_its_marks(buffer):
@@ -410,7 +410,7 @@ def test_an_abandoned_delete_lifts_its_marks(buffer):
 
     buffer.add(TASKS, [task_record("s-1", "t-1")])
     buffer.add(SESSIONS, [session_record("s-1")])
-    assert buffer.counts() == {SESSIONS: 1, TASKS: 1}
+    assert buffer.counts() == {SESSIONS: 1, TASKS: 1, AUDIT_LOGS: 0}
 
 
 def test_begin_delete_keeping_active_sessions_skips_those_with_a_buffered_write(buffer):
@@ -420,7 +420,7 @@ def test_begin_delete_keeping_active_sessions_skips_those_with_a_buffered_write(
     marked = buffer.begin_delete(["written", "tasks-written", "idle"], keep_active=True)
 
     assert marked == {"idle": 0}
-    assert buffer.counts() == {SESSIONS: 1, TASKS: 1}
+    assert buffer.counts() == {SESSIONS: 1, TASKS: 1, AUDIT_LOGS: 0}
     buffer.add(SESSIONS, [session_record("written", total_tasks=2)])
     buffer.add(TASKS, [task_record("tasks-written", "t-2")])
     with pytest.raises(SessionsDeleted):

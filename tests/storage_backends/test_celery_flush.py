@@ -12,7 +12,7 @@ from tests.processes import CeleryWorker, service_env
 from translation.models import Task
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
-SESSIONS, TASKS = "translation_sessions", "translation_tasks"
+SESSIONS, TASKS, AUDIT_LOGS = "translation_sessions", "translation_tasks", "audit_logs"
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.05) -> bool:
@@ -32,7 +32,7 @@ def test_size_trigger_makes_the_worker_flush(write_buffer, settings, tmp_path):
         write_buffer.add(TASKS, [task_record("s-1", f"t-{i}") for i in range(60)])  # crosses the size
 
         assert wait_for(lambda: Task.objects.count() == 60, timeout=30)
-    assert write_buffer.counts() == {SESSIONS: 0, TASKS: 0}
+    assert write_buffer.counts() == {SESSIONS: 0, TASKS: 0, AUDIT_LOGS: 0}
 
 
 @pytest.mark.slow

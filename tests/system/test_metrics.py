@@ -49,6 +49,7 @@ def test_buffer_size_is_exposed_per_type_at_zero_when_empty(client, write_buffer
     assert {s.labels["type"]: s.value for s in samples["persistence_buffer_size"]} == {
         "session": 0,
         "task": 0,
+        "audit_log": 0,
     }
 
 

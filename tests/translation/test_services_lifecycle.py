@@ -16,7 +16,7 @@ from translation.services import lifecycle
 from translation.services.lifecycle import session_delete, session_status_update, sessions_cleanup
 
 pytestmark = pytest.mark.django_db(transaction=True)
-SESSIONS, TASKS = "translation_sessions", "translation_tasks"
+SESSIONS, TASKS, AUDIT_LOGS = "translation_sessions", "translation_tasks", "audit_logs"
 
 
 def task_deletes(queries) -> list[str]:
@@ -81,7 +81,7 @@ def test_delete_before_flush_stays_deleted_after_a_flush(write_buffer):
     assert not Session.objects.filter(pk="s-1").exists()
     assert Task.objects.count() == 0
     assert DeadLetter.objects.count() == 0  # purged, not left to be dead-lettered
-    assert write_buffer.counts() == {SESSIONS: 0, TASKS: 0}
+    assert write_buffer.counts() == {SESSIONS: 0, TASKS: 0, AUDIT_LOGS: 0}
 
 
 def test_delete_counts_a_task_stored_and_buffered_once(write_buffer):

@@ -35,6 +35,7 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.services import audited
 from persistence_site.errors import FlushFailed, NotFound, ServiceUnavailable
 from recovery.representation import SESSION_FIELDS
 from recovery.selectors import IDS_PER_QUERY, session_row_get, task_status_counts
@@ -188,16 +189,21 @@ def session_delete(*, session_id: str, buffer: WriteBuffer | None = None) -> int
     seconds on MariaDB); flushes are paused only around the first and last steps; the session's
     writes are refused (503, retry) while it is being deleted.
     """
-    buffer = buffer or get_write_buffer()
-    with _flushes_paused(buffer):
-        if buffer.get(SESSIONS, session_id) is None and not Session.objects.filter(pk=session_id).exists():
-            raise NotFound("Session not found", extra={"session_id": session_id})
-        marked, removed = _begin_delete(buffer, [session_id], keep_active=False)
-    with _deleting(buffer, marked):
-        removed += _delete_rows(marked)
-    _after_delete(marked)
-    logger.info("session deleted", extra={"session_id": session_id, "deleted_tasks": removed})
-    return removed
+    with audited("session.delete", resource_type="session", resource_id=session_id) as event:
+        buffer = buffer or get_write_buffer()
+        with _flushes_paused(buffer):
+            if (
+                buffer.get(SESSIONS, session_id) is None
+                and not Session.objects.filter(pk=session_id).exists()
+            ):
+                raise NotFound("Session not found", extra={"session_id": session_id})
+            marked, removed = _begin_delete(buffer, [session_id], keep_active=False)
+        with _deleting(buffer, marked):
+            removed += _delete_rows(marked)
+        _after_delete(marked)
+        logger.info("session deleted", extra={"session_id": session_id, "deleted_tasks": removed})
+        event.details["deleted_tasks"] = removed
+        return removed
 
 
 # --- status -----------------------------------------------------------------------------
@@ -214,17 +220,21 @@ def session_status_update(
     here and the one written are not atomic: a write accepted between them is overtaken (the client
     sees it in the answer). Raises ``NotFound`` for an unknown session.
     """
-    buffer = buffer or get_write_buffer()
-    current = session_row_get(session_id=session_id, buffer=buffer)
-    if current is None:
-        raise NotFound("Session not found", extra={"session_id": session_id})
-    record = {name: current[name] for name in SESSION_WRITE_FIELDS}
-    record["status"] = status
-    buffer.add(SESSIONS, [record])
-    updated = session_row_get(session_id=session_id, buffer=buffer)
-    if updated is None:  # deleted in between: the write was purged, or will be dead-lettered
-        raise NotFound("Session not found", extra={"session_id": session_id})
-    return updated
+    with audited(
+        "session.status_change", resource_type="session", resource_id=session_id, details={"status": status}
+    ) as event:
+        buffer = buffer or get_write_buffer()
+        current = session_row_get(session_id=session_id, buffer=buffer)
+        if current is None:
+            raise NotFound("Session not found", extra={"session_id": session_id})
+        record = {name: current[name] for name in SESSION_WRITE_FIELDS}
+        event.details["previous_status"] = record["status"]
+        record["status"] = status
+        buffer.add(SESSIONS, [record])
+        updated = session_row_get(session_id=session_id, buffer=buffer)
+        if updated is None:  # deleted in between: the write was purged, or will be dead-lettered
+            raise NotFound("Session not found", extra={"session_id": session_id})
+        return updated
 
 
 # --- retention cleanup ----------------------------------------------------------------------
@@ -277,39 +287,45 @@ def sessions_cleanup(
     re-checks expiry and marks the sessions deleting (``_cleanup_round``). Memory:
     one page of sessions and one chunk of task ids.
     """
-    buffer = buffer or get_write_buffer()
-    now = now or timezone.now()
-    expired = expired_sessions_filter(completed_days=completed_days, failed_days=failed_days, now=now)
-    result = CleanupResult(dry_run=dry_run)
-    last = ""
-    while True:
-        page = list(
-            Session.objects.filter(expired, session_id__gt=last)
-            .order_by("session_id")
-            .values_list("session_id", "status", "updated_at")[:CLEANUP_SESSIONS_PER_ROUND]
-        )
-        if not page:
-            break
-        last = page[-1][0]
-        rewritten = buffer.get_many(SESSIONS, [session_id for session_id, _, _ in page])
-        candidates = [row for row in page if row[0] not in rewritten]
-        ids = [session_id for session_id, _, _ in candidates]
-        counts = task_status_counts(ids)
-        totals = {sid: sum(by_status.values()) for sid, by_status in counts.items()}
-        if dry_run:
-            result.deleted_sessions += len(ids)
-            result.deleted_tasks += sum(totals.values())
-            gone = set(ids)
-        else:
-            gone = _cleanup_round(buffer, ids, expired, result)
-        if on_session is not None:
-            for session_id, status, updated_at in candidates:
-                if session_id in gone:
-                    on_session(session_id, status, updated_at, totals.get(session_id, 0))
-        if len(page) < CLEANUP_SESSIONS_PER_ROUND:
-            break
-    logger.info("sessions cleanup", extra=result.as_dict())
-    return result
+    with audited(
+        "session.cleanup",
+        resource_type="session",
+        details={"dry_run": dry_run, "completed_days": completed_days, "failed_days": failed_days},
+    ) as event:
+        buffer = buffer or get_write_buffer()
+        now = now or timezone.now()
+        expired = expired_sessions_filter(completed_days=completed_days, failed_days=failed_days, now=now)
+        result = CleanupResult(dry_run=dry_run)
+        last = ""
+        while True:
+            page = list(
+                Session.objects.filter(expired, session_id__gt=last)
+                .order_by("session_id")
+                .values_list("session_id", "status", "updated_at")[:CLEANUP_SESSIONS_PER_ROUND]
+            )
+            if not page:
+                break
+            last = page[-1][0]
+            rewritten = buffer.get_many(SESSIONS, [session_id for session_id, _, _ in page])
+            candidates = [row for row in page if row[0] not in rewritten]
+            ids = [session_id for session_id, _, _ in candidates]
+            counts = task_status_counts(ids)
+            totals = {sid: sum(by_status.values()) for sid, by_status in counts.items()}
+            if dry_run:
+                result.deleted_sessions += len(ids)
+                result.deleted_tasks += sum(totals.values())
+                gone = set(ids)
+            else:
+                gone = _cleanup_round(buffer, ids, expired, result)
+            if on_session is not None:
+                for session_id, status, updated_at in candidates:
+                    if session_id in gone:
+                        on_session(session_id, status, updated_at, totals.get(session_id, 0))
+            if len(page) < CLEANUP_SESSIONS_PER_ROUND:
+                break
+        logger.info("sessions cleanup", extra=result.as_dict())
+        event.details.update(deleted_sessions=result.deleted_sessions, deleted_tasks=result.deleted_tasks)
+        return result
 
 
 def _cleanup_round(

@@ -36,7 +36,11 @@ class Command(BaseCommand):
         expiry = dt.datetime.now(dt.UTC) + dt.timedelta(days=days) if days else None
         try:
             api_key, secret = api_key_create(
-                name=options["name"], scopes=options["scopes"], expiry_date=expiry
+                name=options["name"],
+                scopes=options["scopes"],
+                expiry_date=expiry,
+                actor_id="manage.py create_api_key",
+                actor_type="system",
             )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc

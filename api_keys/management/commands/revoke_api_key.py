@@ -19,7 +19,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         prefix = options["prefix"].partition(".")[0]  # a whole key is accepted too
         try:
-            api_key = api_key_revoke(prefix=prefix)
+            api_key = api_key_revoke(prefix=prefix, actor_id="manage.py revoke_api_key", actor_type="system")
         except APIKey.DoesNotExist as exc:
             raise CommandError(f"No API key has the prefix {prefix!r}.") from exc
         self.stdout.write(f"Revoked API key {api_key.name!r} (prefix {api_key.prefix}).")
