@@ -6,6 +6,8 @@ hash is stored. A key is revoked by setting ``revoked`` (the admin, or ``revoke_
 
 from __future__ import annotations
 
+import functools
+
 from django.db import models
 from rest_framework_api_key.models import AbstractAPIKey
 
@@ -14,6 +16,12 @@ from api_keys.scopes import SCOPES, parse_scopes, scopes_allow
 
 def validate_scopes(value: str) -> None:
     parse_scopes(value)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_scopes(value: str) -> tuple[str, ...]:
+    """``parse_scopes`` of a stored value, parsed once per process (checked on every request)."""
+    return parse_scopes(value)
 
 
 class APIKey(AbstractAPIKey):
@@ -30,7 +38,7 @@ class APIKey(AbstractAPIKey):
 
     @property
     def scope_list(self) -> tuple[str, ...]:
-        return parse_scopes(self.scopes)
+        return _parsed_scopes(self.scopes)
 
     def allows(self, scope: str) -> bool:
         """Whether this key may call a view that needs ``scope``."""

@@ -20,6 +20,11 @@ from pathlib import Path
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Threads per worker: above 1, gunicorn runs its gthread worker (a thread pool per process). Threads
+# overlap the Redis and database round trips of short requests without more processes: on two cores
+# 2 workers x 4 threads served user reads and token validation with the least CPU per request
+# (bench/users.py, docs/capacity.md). 1 keeps the sync worker.
+threads = int(os.environ.get("WEB_THREADS", "1"))
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # Our middleware writes the access log as structured lines; gunicorn's own would duplicate it.
 accesslog = None
@@ -76,6 +81,23 @@ def _written_by_live_process(filename):
     except PermissionError:  # another user's process: alive
         return True
     return True
+
+
+def post_fork(server, worker):
+    """A worker was forked: turn tracing on in it when an OTLP endpoint is configured
+    (persistence_site.tracing). Here, before the worker loads the app, because the Django
+    instrumentation adds its middleware to the settings before Django builds its handler; and
+    after the fork, because the span exporter's thread would not survive one."""
+    from persistence_site import tracing
+
+    tracing.setup(service_name="persistence-web")
+
+
+def worker_exit(server, worker):
+    """A worker is leaving: send the spans it still holds."""
+    from persistence_site import tracing
+
+    tracing.force_flush()
 
 
 def post_worker_init(worker):

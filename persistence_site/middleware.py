@@ -1,4 +1,4 @@
-"""Request id, access log and body-size limit middleware.
+"""Request id, access log, body-size limit and per-view metrics middleware.
 
 MIDDLEWARE = ["persistence_site.middleware.RequestLogMiddleware", ...]
 """
@@ -10,10 +10,13 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
+import django_prometheus.middleware
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from persistence_site import tracing
 from persistence_site.errors import error_body
 from persistence_site.logging_setup import request_id_var
 
@@ -33,6 +36,7 @@ class RequestLogMiddleware:
         supplied = request.headers.get("X-Request-ID", "")
         request_id = supplied if _REQUEST_ID_RE.match(supplied) else uuid.uuid4().hex
         request.request_id = request_id
+        tracing.set_attributes(request_id=request_id)  # on the request's span: X-Request-ID -> trace
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         try:
@@ -80,3 +84,30 @@ class BodySizeLimitMiddleware:
                 status=413,
             )
         return self.get_response(request)
+
+
+class PrometheusAfterMiddleware(django_prometheus.middleware.PrometheusAfterMiddleware):
+    """django-prometheus's per-view middleware, with each labelled series looked up once per process.
+
+    The stock ``label_metric`` calls ``metric.labels(...)`` about eight times a request (a lock, a
+    tuple of label values and a dict lookup each); the same series come back request after request,
+    so their children are kept here. The metrics and their values are unchanged. Bounded: the memo
+    is cleared past ``_MAX_SERIES`` entries (label values are view names, methods, statuses).
+    """
+
+    _MAX_SERIES = 4096
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._series: dict[tuple[Any, ...], Any] = {}
+
+    def label_metric(self, metric: Any, request: HttpRequest, response: Any = None, **labels: str) -> Any:
+        if not labels:
+            return metric
+        key = (id(metric), *labels.items())
+        series = self._series.get(key)
+        if series is None:
+            if len(self._series) >= self._MAX_SERIES:
+                self._series.clear()
+            series = self._series[key] = metric.labels(**labels)
+        return series

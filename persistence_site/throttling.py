@@ -12,7 +12,7 @@ The limits are checked by the authentication (``api_keys.authentication``), befo
 up: DRF checks its throttles only after authentication and permissions, so a request with no key or
 a wrong key would otherwise be refused (401) without ever being counted, and a flood of bad keys
 would cost one database lookup each with no limit. All three counters of a request are read and
-advanced in one Redis round trip (a pipeline); a failed authentication costs a second one, which
+advanced in one Redis round trip (one Lua script); a failed authentication costs a second one, which
 also gives the request back to the key it named (a wrong secret must not spend its key's budget).
 
 Why fixed windows and not DRF's ``SimpleRateThrottle``: it keeps a list of every request time per
@@ -30,6 +30,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
@@ -145,37 +146,65 @@ class RequestLimits:
             raise exceptions.Throttled(wait=limit.wait(self.now))
 
 
+# One round trip for every counter of a request. KEYS: the counters to advance, then those to read,
+# then the one to give a request back to (if any). ARGV: how many to advance, how many to read,
+# whether to give back (1/0), then the TTL of each advanced counter. Answers the counts in KEYS order.
+# A counter is created at 0 with its TTL (the window plus a second, so a window never restarts from
+# zero early) and then incremented; a give-back only lowers a counter that still exists, so an
+# expired window is not re-created without a TTL.
+_COUNT_SCRIPT = """
+local advance, read = tonumber(ARGV[1]), tonumber(ARGV[2])
+local counts = {}
+for i = 1, advance do
+  redis.call('SET', KEYS[i], 0, 'EX', ARGV[3 + i], 'NX')
+  counts[i] = redis.call('INCR', KEYS[i])
+end
+for i = advance + 1, advance + read do
+  counts[i] = tonumber(redis.call('GET', KEYS[i]) or '0')
+end
+if ARGV[3] == '1' then
+  local back = KEYS[advance + read + 1]
+  if redis.call('EXISTS', back) == 1 then redis.call('DECR', back) end
+end
+return counts
+"""
+_script: Any = None
+
+
+def _count_script(client: Any) -> Any:
+    """The counting script (its SHA is computed locally; each call names its client, and a NOSCRIPT
+    reply loads it into that server)."""
+    global _script
+    if _script is None:
+        _script = client.register_script(_COUNT_SCRIPT)
+    return _script
+
+
 def _count(
     increments: dict[str, tuple[Limit, str]],
     reads: dict[str, tuple[Limit, str]],
     give_back: tuple[Limit, str] | None = None,
 ) -> dict[str, int]:
     """Add one to each counter of ``increments``, read those of ``reads`` (and take one back from
-    ``give_back``); returns scope -> count. One pipeline on Redis; the cache API elsewhere."""
+    ``give_back``); returns scope -> count. One script call (one round trip) on Redis; the cache
+    API elsewhere."""
     if not increments and not reads and give_back is None:
         return {}
     backend = caches["default"]
     if isinstance(backend, RedisCache):
         # The cache's own (prefixed) keys, on the client Django's RedisCacheClient picks for them.
-        full = {
-            scope: backend.make_and_validate_key(key) for scope, (_, key) in {**increments, **reads}.items()
-        }
-        any_key = next(iter(full.values()), None) or backend.make_and_validate_key(give_back[1])  # type: ignore[index]
-        pipe = backend._cache.get_client(any_key, write=True).pipeline(transaction=False)
-        for scope, (limit, _) in increments.items():
-            # The key outlives its window by a second, so a window never restarts from zero early.
-            pipe.set(full[scope], 0, ex=limit.seconds + 1, nx=True)
-            pipe.incr(full[scope])
-        for scope in reads:
-            pipe.get(full[scope])
+        # make_key: validate_key only warns about keys memcached could not store.
+        keys = [backend.make_key(key) for _, key in (*increments.values(), *reads.values())]
         if give_back is not None:
-            pipe.decr(backend.make_and_validate_key(give_back[1]))
-        replies = pipe.execute()
-        counts = {scope: int(replies[2 * i + 1]) for i, scope in enumerate(increments)}
-        offset = 2 * len(increments)
-        for i, scope in enumerate(reads):
-            counts[scope] = int(replies[offset + i] or 0)
-        return counts
+            keys.append(backend.make_key(give_back[1]))
+        client = backend._cache.get_client(keys[0], write=True)
+        ttls = [limit.seconds + 1 for limit, _ in increments.values()]
+        replies = _count_script(client)(
+            keys=keys,
+            args=[len(increments), len(reads), 1 if give_back is not None else 0, *ttls],
+            client=client,
+        )
+        return {scope: int(count) for scope, count in zip((*increments, *reads), replies, strict=False)}
     counts = {}
     for scope, (limit, key) in increments.items():
         backend.add(key, 0, limit.seconds + 1)

@@ -24,7 +24,6 @@ refused rather than leaving caches that could not be told.
 
 from __future__ import annotations
 
-import functools
 import logging
 import random
 import secrets
@@ -41,6 +40,7 @@ from django.db import transaction
 from prometheus_client import Counter
 
 from persistence_site.errors import ServiceUnavailable
+from persistence_site.redis_clients import ThreadClients
 
 logger = logging.getLogger(__name__)
 
@@ -82,13 +82,12 @@ return 1
 """
 
 
-@functools.cache
-def _client(url: str) -> redis.Redis:
-    # Short timeouts: with Redis slow or down the reader falls back to the database quickly.
-    return redis.Redis.from_url(url, socket_connect_timeout=0.3, socket_timeout=0.5)
+# Short timeouts: with Redis slow or down the reader falls back to the database quickly.
+_client = ThreadClients(socket_connect_timeout=0.3, socket_timeout=0.5)
 
 
 def _redis() -> redis.Redis | None:
+    """This thread's client of REDIS_URL (None in the embedded mode); raises RedisError when down."""
     return _client(settings.REDIS_URL) if settings.REDIS_URL else None
 
 
@@ -121,6 +120,17 @@ class ReadCache:
         self._lock = threading.Lock()
         self._lookup: Any = None
         self._fill: Any = None
+        # The counters of this cache, looked up once rather than on every read.
+        self._counted = {
+            (level, result): REQUESTS.labels(cache=name, level=level, result=result)
+            for level, result in (
+                ("l1", "hit"),
+                ("l1", "miss"),
+                ("l2", "hit"),
+                ("l2", "miss"),
+                ("l2", "error"),
+            )
+        }
 
     def get(self, version_key: str, load: Callable[[], Any], *, key: str = "") -> Any:
         """The value of ``key`` under ``version_key``, from a current cache level or from ``load()``.
@@ -135,12 +145,12 @@ class ReadCache:
             entry = self._l1.get(cache_key)
         if entry is not None and entry[2] < time.monotonic():
             entry = None
-        client = _redis()
-        if client is None:
+        if not settings.REDIS_URL:
             return self._get_local(cache_key, version_key, entry, load)
         prefix = _prefix()
         keys = [f"{prefix}:v:{version_key}", f"{prefix}:d:{cache_key}"]
         try:
+            client = _redis()
             if self._lookup is None:
                 self._lookup = client.register_script(_LOOKUP)
             answer = self._lookup(
@@ -148,21 +158,21 @@ class ReadCache:
             )
         except redis.RedisError as exc:
             logger.warning("read cache %s: Redis unavailable, reading uncached: %s", self.name, exc)
-            REQUESTS.labels(cache=self.name, level="l2", result="error").inc()
+            self._counted["l2", "error"].inc()
             return load()
         version = answer[0].decode()
         if entry is not None and len(answer) == 1:
-            REQUESTS.labels(cache=self.name, level="l1", result="hit").inc()
+            self._counted["l1", "hit"].inc()
             return orjson.loads(entry[1])
-        REQUESTS.labels(cache=self.name, level="l1", result="miss").inc()
+        self._counted["l1", "miss"].inc()
         stored = answer[1]
         if stored:
             stamp, _, data = stored.partition(b"\n")
             if stamp.decode() == version:
-                REQUESTS.labels(cache=self.name, level="l2", result="hit").inc()
+                self._counted["l2", "hit"].inc()
                 self._keep(cache_key, version, data)
                 return orjson.loads(data)
-        REQUESTS.labels(cache=self.name, level="l2", result="miss").inc()
+        self._counted["l2", "miss"].inc()
         value = load()
         data = orjson.dumps(value)
         ttl = max(1, int(settings.READ_CACHE_L2_SECONDS * (1 - random.random() * JITTER)))
@@ -182,9 +192,9 @@ class ReadCache:
     def _get_local(self, cache_key: str, version_key: str, entry: Any, load: Callable[[], Any]) -> Any:
         version = _local_versions.get(version_key)
         if entry is not None and entry[0] == version:
-            REQUESTS.labels(cache=self.name, level="l1", result="hit").inc()
+            self._counted["l1", "hit"].inc()
             return orjson.loads(entry[1])
-        REQUESTS.labels(cache=self.name, level="l1", result="miss").inc()
+        self._counted["l1", "miss"].inc()
         value = load()
         if _local_versions.get(version_key) == version:
             self._keep(cache_key, version, orjson.dumps(value))
@@ -210,14 +220,13 @@ def invalidate(*version_keys: str) -> None:
     """
     if not settings.READ_CACHE_ENABLED:
         return
-    client = _redis()
-    if client is None:
+    if not settings.REDIS_URL:
         for version_key in version_keys:
             _local_versions.replace(version_key)
         return
     prefix = _prefix()
     try:
-        pipe = client.pipeline(transaction=False)
+        pipe = _redis().pipeline(transaction=False)  # type: ignore[union-attr]
         for version_key in version_keys:
             pipe.set(f"{prefix}:v:{version_key}", secrets.token_hex(8), ex=VERSION_TTL)
         pipe.execute()

@@ -16,7 +16,6 @@ start-up and the system check ``storage_backends.W002`` reports it.
 
 from __future__ import annotations
 
-import functools
 import hmac
 import logging
 from collections.abc import Callable, Iterator
@@ -28,7 +27,9 @@ import redis
 from django.conf import settings
 from django.core.checks import Warning, register
 
+from persistence_site import tracing
 from persistence_site.errors import ServiceUnavailable
+from persistence_site.redis_clients import ThreadClients
 from storage_backends.user_sessions import (
     Session,
     UserSessionStore,
@@ -164,14 +165,13 @@ return out
 )
 
 
-@functools.cache
-def _client(url: str) -> redis.Redis:
-    # Short timeouts: a session call answers 503 quickly when Redis is down, rather than hanging.
-    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=1.0, decode_responses=True)
+# Short timeouts: a session call answers 503 quickly when Redis is down, rather than hanging.
+_client = ThreadClients(socket_connect_timeout=0.5, socket_timeout=1.0, decode_responses=True)
 
 
 def sessions_redis() -> redis.Redis:
-    """The Redis of user sessions (USER_SESSIONS_REDIS_URL, default REDIS_URL)."""
+    """This thread's client of the user-session Redis (USER_SESSIONS_REDIS_URL, default REDIS_URL);
+    raises RedisError when it is down."""
     if not settings.USER_SESSIONS_REDIS_URL:
         raise ServiceUnavailable("No Redis is configured for user sessions (USER_SESSIONS_REDIS_URL).")
     return _client(settings.USER_SESSIONS_REDIS_URL)
@@ -217,11 +217,11 @@ class RedisUserSessions(UserSessionStore):
         self._scripts: dict[str, Callable[..., Any]] = {}
 
     def _run(self, name: str, source: str, *args: Any) -> Any:
-        client = sessions_redis()
-        script = self._scripts.get(name)
-        if script is None:
-            script = self._scripts[name] = client.register_script(source)
-        with _unavailable_when_down():
+        with _unavailable_when_down(), tracing.span("user_sessions." + name, store="redis"):
+            client = sessions_redis()
+            script = self._scripts.get(name)
+            if script is None:
+                script = self._scripts[name] = client.register_script(source)
             return script(keys=[], args=[settings.USER_SESSIONS_KEY_PREFIX, *args], client=client)
 
     def create(
@@ -254,7 +254,7 @@ class RedisUserSessions(UserSessionStore):
         return _public(record)
 
     def get(self, session_id: str) -> Session | None:
-        with _unavailable_when_down():
+        with _unavailable_when_down(), tracing.span("user_sessions.get", store="redis"):
             flat = sessions_redis().execute_command(
                 "HGETALL", f"{settings.USER_SESSIONS_KEY_PREFIX}:s:{session_id}"
             )

@@ -50,7 +50,7 @@ from typing import Any
 
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Q, QuerySet
-from django.db.models.functions import TruncDate, TruncMonth
+from django.db.models.functions import Substr, TruncDate
 
 from persistence_site import metrics
 from storage_backends.base import PermanentWriteError, TransientWriteError, UnknownWriteError
@@ -223,6 +223,10 @@ def fulltext_uninstall(conn: Any) -> None:
 
 
 # --- the backend ---------------------------------------------------------------------------------
+
+
+def _as_date(value: dt.date | str) -> dt.date:
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _month_start(value: dt.datetime | dt.date) -> dt.datetime:
@@ -440,18 +444,19 @@ class SQLAuditSearch(AuditSearchBackend):
                 grouped = grouped[:limit]
             return {row[field]: row["n"] for row in grouped}
 
-        days = (
-            qs.annotate(day=TruncDate("timestamp", tzinfo=dt.UTC))
-            .values("day")
-            .annotate(n=Count("pk"))
-            .order_by("day")
-        )
+        if connection.vendor == "sqlite":
+            # The column holds UTC text ("YYYY-MM-DD HH:MM:SS..."): its first ten characters are the
+            # UTC day. TruncDate would call a Python function per row (200,000 events: 9 s).
+            day: Any = Substr("timestamp", 1, 10)
+        else:
+            day = TruncDate("timestamp", tzinfo=dt.UTC)
+        days = qs.annotate(day=day).values("day").annotate(n=Count("pk")).order_by("day")
         return AuditStats(
             total=qs.count(),
             by_action=top("action", TOP_N),
             by_outcome=top("outcome", None),
             by_actor=top("actor_id", TOP_N),
-            per_day=[(row["day"], row["n"]) for row in days],
+            per_day=[(_as_date(row["day"]), row["n"]) for row in days],
         )
 
     # --- retention ---------------------------------------------------------------------------
@@ -460,16 +465,18 @@ class SQLAuditSearch(AuditSearchBackend):
         held events. Cost: one DELETE of at most ``DELETE_SLICE`` rows per transaction."""
         model = self._model()
         cutoff = _month_start(month)
-        months = (
-            model.objects.filter(timestamp__lt=cutoff)
-            .annotate(m=TruncMonth("timestamp", tzinfo=dt.UTC))
-            .values_list("m", flat=True)
-            .distinct()
-            .order_by("m")
-        )
         dropped = []
-        for start in list(months):
-            start = _month_start(start)
+        # Month by month from the oldest event (one index lookup each), not a GROUP BY over them all.
+        while True:
+            oldest = (
+                model.objects.filter(timestamp__lt=cutoff)
+                .order_by("timestamp")
+                .values_list("timestamp", flat=True)
+                .first()
+            )
+            if oldest is None:
+                break
+            start = _month_start(oldest.astimezone(dt.UTC))
             in_month = model.objects.filter(timestamp__gte=start, timestamp__lt=_next_month(start))
             while True:
                 ids = list(in_month.values_list("pk", flat=True)[:DELETE_SLICE])

@@ -72,7 +72,8 @@ MIDDLEWARE = [
     "audit.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # django-prometheus's, with its labelled series looked up once per process (same metrics).
+    "persistence_site.middleware.PrometheusAfterMiddleware",
 ]
 
 TEMPLATES = [
@@ -322,6 +323,8 @@ REST_FRAMEWORK = {
         "persistence_site.json_codec.ORJSONParser",
         "persistence_site.json_codec.AnyContentJSONParser",
     ],
+    # DRF's negotiation, with a shortcut for Accept: */* (persistence_site/negotiation.py).
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "persistence_site.negotiation.ContentNegotiation",
     "DEFAULT_AUTHENTICATION_CLASSES": ["api_keys.authentication.APIKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["api_keys.permissions.HasScope"],
     # Every limit is checked by the authentication, before the key lookup, in one Redis round trip

@@ -28,6 +28,10 @@ CONTRACT_OPERATIONS = {
     ("post", "/api/v1/translation/sessions/cleanup"),
     ("get", "/api/v1/system/metrics"),
     ("get", "/api/v1/system/config"),
+    ("post", "/api/v1/audit/logs/batch"),
+    ("get", "/api/v1/audit/logs"),
+    ("get", "/api/v1/audit/logs/export"),
+    ("get", "/api/v1/audit/stats"),
 }
 
 

@@ -97,3 +97,17 @@ def audit_store(request, settings, transactional_db):
     store.clear()
     yield store
     store.clear()
+
+
+@pytest.fixture(autouse=True)
+def _buffer_ready(settings):
+    """The embedded buffer (SQLite run) flushes by itself in a thread, at its start and on the size
+    trigger; these tests flush explicitly and check what each flush did, so the thread stays off.
+    (The Redis buffer has no thread: Celery flushes it, and no worker runs here.)"""
+    from audit import services
+    from storage_backends.buffer import get_write_buffer
+
+    services._paused_until = 0.0  # an earlier test that made the buffer store unreachable
+    buffer = get_write_buffer()
+    if hasattr(buffer, "_background"):
+        buffer._background = False

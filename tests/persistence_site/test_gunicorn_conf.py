@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.processes import GunicornServer, service_env
@@ -39,3 +40,10 @@ def test_the_control_socket_is_off_unless_a_path_is_given(write_buffer):
 
     assert "Listening at" in server.output  # INFO lines are there to read
     assert "Control socket listening" not in server.output
+
+
+def test_web_threads_above_one_runs_the_threaded_worker(write_buffer):
+    with GunicornServer(env=service_env(LOG_LEVEL="INFO", WEB_THREADS="3"), workers=1) as server:
+        assert httpx.get(server.url + "/health", timeout=10).status_code == 200
+
+    assert "Using worker: gthread" in server.output

@@ -205,15 +205,35 @@ def test_every_limit_of_a_request_costs_one_redis_round_trip(client, settings, r
     settings.API_AUTH_ENABLED = True
     rates(api_key="100/min", client_ip="100/min", auth_failure="100/min")
     key = _admin_key()
-    calls = []
-    original = redis.client.Pipeline.execute
+    address = next(_addresses)
+    # the first request may load the counting script into Redis
+    assert client.get(URL, headers={"X-API-Key": key}, REMOTE_ADDR=address).status_code == 200
+    sent = []
+    original = redis.connection.AbstractConnection.send_packed_command
     monkeypatch.setattr(
-        redis.client.Pipeline, "execute", lambda self, *a, **k: calls.append(1) or original(self, *a, **k)
+        redis.connection.AbstractConnection,
+        "send_packed_command",
+        lambda self, *a, **k: sent.append(1) or original(self, *a, **k),
     )
 
-    assert client.get(URL, headers={"X-API-Key": key}, REMOTE_ADDR=next(_addresses)).status_code == 200
+    assert client.get(URL, headers={"X-API-Key": key}, REMOTE_ADDR=address).status_code == 200
 
-    assert len(calls) == 1
+    assert len(sent) == 1
+
+
+@pytest.mark.django_db
+def test_a_give_back_does_not_recreate_an_expired_window(settings, rates):
+    from django.core.cache import cache
+
+    from persistence_site.throttling import Limit, _count
+
+    rates(api_key="5/min")
+    limit = Limit.of("api_key")
+    key = f"throttle:api_key:gone-{next(_addresses)}:1"
+
+    _count({}, {}, give_back=(limit, key))
+
+    assert cache.get(key) is None
 
 
 @pytest.mark.django_db
