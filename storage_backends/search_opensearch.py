@@ -55,6 +55,7 @@ from opensearchpy.exceptions import (
 )
 from opensearchpy.serializer import JSONSerializer
 
+from persistence_site import tracing
 from storage_backends.base import PermanentWriteError, TransientWriteError
 from storage_backends.search import (
     AuditQuery,
@@ -67,6 +68,8 @@ from storage_backends.search import (
 )
 
 logger = logging.getLogger(__name__)
+#: The attributes of this plugin's spans (persistence_site.tracing).
+_SPAN = {"attributes": {"db.system.name": "opensearch"}, "backend": "opensearch"}
 
 #: The fields of an audit event (API.md §9), in the order they are stored.
 FIELDS = (
@@ -367,6 +370,7 @@ class OpenSearchAuditSearch(AuditSearchBackend):
 
     # --- writes -------------------------------------------------------------------------------
 
+    @tracing.traced("search.write", **_SPAN)
     def write(
         self, collection: str, records: Sequence[dict[str, Any]], *, sizes: Sequence[int] | None = None
     ) -> int:
@@ -382,6 +386,7 @@ class OpenSearchAuditSearch(AuditSearchBackend):
         """
         if not records:
             return 0
+        tracing.set_attributes(record_count=len(records))
         try:
             self.ensure_template()
             stored = 0
@@ -471,6 +476,7 @@ class OpenSearchAuditSearch(AuditSearchBackend):
 
     # --- reads --------------------------------------------------------------------------------
 
+    @tracing.traced("search.read", **_SPAN)
     def read(self, collection: str, record_id: str) -> dict[str, Any] | None:
         """The stored event with this id (the earliest, should a later month hold a resend)."""
         answer = self._search(
@@ -513,6 +519,7 @@ class OpenSearchAuditSearch(AuditSearchBackend):
             return False
         return health.get("status") in ("green", "yellow")
 
+    @tracing.traced("search.query", **_SPAN)
     def search(
         self,
         query: AuditQuery,
@@ -582,12 +589,14 @@ class OpenSearchAuditSearch(AuditSearchBackend):
 
         def search(body: dict[str, Any]) -> dict[str, Any]:
             nonlocal pit_id
-            if pit_id is None:
-                return self._search(body)
-            body["pit"] = {"id": pit_id, "keep_alive": PIT_KEEP_ALIVE}
-            answer = self.client.search(body=body, request_timeout=self.timeout)
-            pit_id = answer.get("pit_id", pit_id)
-            return answer
+            # A span per request, not around the generator (it would end before the first event).
+            with tracing.span("search.export", point_in_time=pit_id is not None, **_SPAN):
+                if pit_id is None:
+                    return self._search(body)
+                body["pit"] = {"id": pit_id, "keep_alive": PIT_KEEP_ALIVE}
+                answer = self.client.search(body=body, request_timeout=self.timeout)
+                pit_id = answer.get("pit_id", pit_id)
+                return answer
 
         try:
             filters = self._query(query)
@@ -656,6 +665,7 @@ class OpenSearchAuditSearch(AuditSearchBackend):
         except OpenSearchException as exc:  # it expires by itself after PIT_KEEP_ALIVE
             logger.warning("audit export: could not delete the point-in-time: %s", exc)
 
+    @tracing.traced("search.stats", **_SPAN)
     def stats(self, query: AuditQuery) -> AuditStats:
         """Counts by aggregations in one request: top 20 actions and actors (count desc, then key),
         every outcome, and the UTC days with events."""
@@ -698,6 +708,7 @@ class OpenSearchAuditSearch(AuditSearchBackend):
             per_day=per_day,
         )
 
+    @tracing.traced("search.retention", **_SPAN)
     def drop_months_before(self, month: dt.date) -> list[str]:
         """Delete the monthly indices of the months before ``month`` in one request; returns their
         months as ``YYYY-MM`` (as the SQL plugin does; the index names go to the log)."""

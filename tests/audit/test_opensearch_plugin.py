@@ -792,3 +792,33 @@ def test_the_plugin_without_a_url_is_refused_at_start_up(settings):
     assert [e.id for e in audit_search_configured()] == ["storage_backends.E001"]
     settings.AUDIT_SEARCH_URL = "http://127.0.0.1:9200"
     assert audit_search_configured() == []
+
+
+# --- tracing -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def spans():
+    """Tracing on in this process, spans kept in memory (as tests/tracing/conftest.py's fixture)."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from persistence_site import tracing
+
+    exporter = InMemorySpanExporter()
+    assert tracing.setup(service_name="persistence-test", exporter=exporter, set_global=False)
+    try:
+        yield exporter
+    finally:
+        tracing.shutdown()
+
+
+def test_writes_searches_and_export_batches_are_spans(os_backend, spans):
+    store(os_backend, [audit_event("e1"), audit_event("e2")])
+    os_backend.search(AuditQuery(q="session"))
+    list(os_backend.export(AuditQuery()))
+
+    finished = {span.name: span for span in spans.get_finished_spans()}
+    assert finished["search.write"].attributes["persistence.record_count"] == 2
+    assert finished["search.write"].attributes["db.system.name"] == "opensearch"
+    assert "search.query" in finished
+    assert finished["search.export"].attributes["persistence.point_in_time"] is True
