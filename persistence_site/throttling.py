@@ -116,7 +116,7 @@ class RequestLimits:
         try:
             self.counts = _count(increments, reads)
         except Exception:  # the cache store is down: let the request through rather than fail it
-            logger.warning("throttle: cache unavailable; request not counted", exc_info=True)
+            _warn_uncounted()
             self.counts = {}
             return
         self._refuse_over("client_ip", self.counts.get("client_ip", 0) > self._allowed("client_ip"))
@@ -219,3 +219,21 @@ def _count(
         with contextlib.suppress(ValueError):  # expired meanwhile: nothing to give back
             backend.decr(give_back[1])
     return counts
+
+
+#: When this process last logged that requests went uncounted (monotonic seconds).
+_last_uncounted_warning = -math.inf
+#: During an outage every request goes uncounted: one log line (with the traceback) this often.
+UNCOUNTED_WARNING_INTERVAL = 10.0
+
+
+def _warn_uncounted() -> None:
+    global _last_uncounted_warning
+    now = time.monotonic()
+    if now - _last_uncounted_warning >= UNCOUNTED_WARNING_INTERVAL:
+        _last_uncounted_warning = now
+        logger.warning(
+            "throttle: cache unavailable; requests are not counted (logged at most every %.0f s)",
+            UNCOUNTED_WARNING_INTERVAL,
+            exc_info=True,
+        )

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -68,8 +69,12 @@ class GunicornServer:
         self.workers = workers
         self.wait_healthy = wait_healthy
         self.proc: subprocess.Popen[bytes] | None = None
+        self.output = ""
 
     def __enter__(self) -> GunicornServer:
+        # A file, not a pipe: nobody reads a pipe while the server runs, and a full one (64 KiB of
+        # log lines, e.g. during an outage) would block every worker on its next log line.
+        self._log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [
                 str(BIN / "gunicorn"),
@@ -83,14 +88,13 @@ class GunicornServer:
             ],
             cwd=ROOT,
             env=self.env,
-            stdout=subprocess.PIPE,
+            stdout=self._log,
             stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                out = self.proc.stdout.read().decode() if self.proc.stdout else ""
-                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{out}")
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{self._read_log()}")
             try:
                 response = httpx.get(self.url + "/health", timeout=10)
                 if response.status_code == 200 or not self.wait_healthy:
@@ -109,9 +113,13 @@ class GunicornServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc and self.proc.stdout:
-            self.output = self.proc.stdout.read().decode(errors="replace")
-            self.proc.stdout.close()
+        if self.proc:
+            self.output = self._read_log()
+            self._log.close()
+
+    def _read_log(self) -> str:
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
 
 
 class CeleryWorker:
