@@ -8,6 +8,19 @@ Uses its own database (persistence_bench_files) and Redis db 7; one gunicorn wor
 API keys off. The S3 server is FILES_BENCH_S3_ENDPOINT_URL (default moto_server on
 127.0.0.1:FILES_TEST_S3_PORT). Goals (issue 13): uploads through the service >= 0.8x direct,
 downloads via redirect ~ direct, peak RSS of the worker < 100 MB above idle during a 500 MB upload.
+
+What is compared (same S3 server, same file, same run; the cases alternate run by run so a change
+of load hits all of them, and figures are medians):
+- upload: the service's streaming upload against boto3's own way of uploading a file,
+  ``upload_fileobj`` with its default TransferConfig. Both make the same S3 requests: one
+  PutObject up to 8 MiB, above it a multipart upload of 8 MiB parts (a stream of unknown length
+  cannot be sent as one PutObject). One ``put_object`` of the whole body held in memory is printed
+  as a reference: on moto_server a multipart upload costs the server about twice the CPU of one
+  PutObject (it copies every part again on complete), whoever sends it.
+- download: the service's 302, then a GET of its presigned URL with urllib3 (the HTTP library boto3
+  uses), against boto3's ``get_object`` of the same object; both stream the body in 1 MiB pieces
+  and drop it. The 302 alone is printed too, and httpx following the 302 (httpx reads a large
+  body more slowly than urllib3: that is the client's cost, not the service's).
 """
 
 from __future__ import annotations
@@ -22,18 +35,20 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DB_NAME = "persistence_bench_files"
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "mysql://root@127.0.0.1:3306/persistence_bench_files")
+DB_NAME = urlsplit(DATABASE_URL).path.lstrip("/")  # dropped and re-created by each run
 S3_ENDPOINT = os.environ.get(
     "FILES_BENCH_S3_ENDPOINT_URL", f"http://127.0.0.1:{os.environ.get('FILES_TEST_S3_PORT', '9000')}"
 )
-BUCKET = "persistence-bench-files"
+BUCKET = os.environ.get("FILES_BENCH_S3_BUCKET", "persistence-bench-files")
 os.environ.update(
     {
         "DJANGO_SETTINGS_MODULE": "persistence_site.settings.test",
-        "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", f"mysql://root@127.0.0.1:3306/{DB_NAME}"),
+        "DATABASE_URL": DATABASE_URL,
         "REDIS_URL": os.environ.get("BENCH_FILES_REDIS_URL", "redis://127.0.0.1:6379/7"),
         "API_AUTH_ENABLED": "false",
         "LOG_LEVEL": "WARNING",
@@ -46,6 +61,7 @@ django.setup()
 
 import boto3  # noqa: E402
 import httpx  # noqa: E402
+import urllib3  # noqa: E402
 
 from bench.seed import reset_database  # noqa: E402
 from tests.processes import GunicornServer, service_env  # noqa: E402
@@ -71,12 +87,14 @@ def s3_client():
     )
 
 
-def timed(runs: int, call: Callable[[], None]) -> list[float]:
-    times = []
+def alternating(runs: int, cases: dict[str, Callable[[], None]]) -> dict[str, list[float]]:
+    """Seconds of each call of each case; the cases take turns, run after run."""
+    times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(runs):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
+        for name, call in cases.items():
+            started = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - started)
     return times
 
 
@@ -85,10 +103,17 @@ def p95(times: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def figure(label: str, size: int, times: list[float]) -> dict:
-    rate = size / MB / statistics.mean(times)
-    print(f"  {label:<40} {rate:8.1f} MB/s   p95 {p95(times) * 1000:8.1f} ms   (n={len(times)})")
-    return {"label": label, "mb_s": rate, "p95": p95(times)}
+def figure(label: str, size: int, times: list[float]) -> None:
+    median = statistics.median(times)
+    print(
+        f"  {label:<52} {size / MB / median:8.1f} MB/s   median {median * 1000:8.1f} ms   "
+        f"p95 {p95(times) * 1000:8.1f} ms   (n={len(times)})"
+    )
+
+
+def ratio(direct: list[float], service: list[float]) -> float:
+    """How fast the service is against direct, from the medians (1.0: as fast)."""
+    return statistics.median(direct) / statistics.median(service)
 
 
 def service_upload(http: httpx.Client, path: Path) -> str:
@@ -100,12 +125,50 @@ def service_upload(http: httpx.Client, path: Path) -> str:
     return response.json()["file_id"]
 
 
-def service_download(http: httpx.Client, file_id: str) -> None:
-    """Through the service's answer: the 302 followed to the store (s3), the bytes (local)."""
-    with http.stream("GET", f"{FILES}/{file_id}/download", follow_redirects=True) as response:
-        response.raise_for_status()
-        for _ in response.iter_raw(MB):
-            pass
+def service_download(http: httpx.Client, file_id: str, pool: urllib3.PoolManager | None = None) -> None:
+    """Through the service's answer: on s3 the 302, whose URL is fetched with ``pool`` (urllib3,
+    the HTTP library boto3 uses, so the bytes travel as in the direct case) or, without a pool,
+    followed by httpx; on local the bytes from the service."""
+    with http.stream("GET", f"{FILES}/{file_id}/download", follow_redirects=pool is None) as response:
+        if response.status_code != 302:
+            response.raise_for_status()
+            for _ in response.iter_raw(MB):
+                pass
+            return
+        location = response.headers["location"]
+    answer = pool.request("GET", location, preload_content=False)  # type: ignore[union-attr]
+    if answer.status != 200:
+        raise RuntimeError(f"presigned GET answered {answer.status}")
+    for _ in answer.stream(MB):
+        pass
+    answer.release_conn()
+
+
+def redirect_only(http: httpx.Client, file_id: str) -> None:
+    """The service's part of a download on s3: the 302 to the presigned URL, not followed."""
+    response = http.get(f"{FILES}/{file_id}/download")
+    if response.status_code != 302:
+        raise RuntimeError(f"expected a redirect, got {response.status_code}")
+
+
+def direct_upload(s3, path: Path) -> None:
+    """boto3's own way of uploading a file: the managed transfer with its default TransferConfig."""
+    with path.open("rb") as handle:
+        s3.upload_fileobj(handle, BUCKET, "direct/managed")
+
+
+def direct_download(s3, key: str) -> None:
+    body = s3.get_object(Bucket=BUCKET, Key=key)["Body"]
+    for _ in body.iter_chunks(MB):
+        pass
+
+
+def remove_prefix(s3, prefix: str) -> None:
+    """Leave nothing behind on a shared S3 server."""
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=BUCKET, Delete={"Objects": keys, "Quiet": True})
 
 
 def worker_pid(master: int) -> int:
@@ -155,28 +218,58 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path, sources: 
     else:
         overrides["FILES_ROOT"] = str(workdir / "store")
     print(f"\n== backend {backend} (one gunicorn worker)")
-    with GunicornServer(env=service_env(**overrides), workers=1) as server:
-        http = httpx.Client(base_url=server.url, timeout=600)
-        s3 = s3_client() if backend == "s3" else None
-        for size, runs in ((1 * MB, args.small_runs), (50 * MB, args.large_runs)):
-            path = sources[size]
-            ids: list[str] = []
-            up = timed(runs, lambda: ids.append(service_upload(http, path)))  # noqa: B023
-            figure(f"upload {size // MB} MB through the service", size, up)
-            down = timed(runs, lambda: service_download(http, ids[0]))  # noqa: B023
-            figure(f"download {size // MB} MB via the service", size, down)
-            if s3 is not None:
-                data = path.read_bytes()
-                direct_up = timed(runs, lambda: s3.put_object(Bucket=BUCKET, Key="direct/x", Body=data))  # noqa: B023
-                figure(f"upload {size // MB} MB boto3 direct", size, direct_up)
-                direct_down = timed(runs, lambda: s3.get_object(Bucket=BUCKET, Key="direct/x")["Body"].read())
-                figure(f"download {size // MB} MB boto3 direct", size, direct_down)
-                print(
-                    f"  ratio service/direct: upload {statistics.mean(direct_up) / statistics.mean(up):.2f}x, "
-                    f"download {statistics.mean(direct_down) / statistics.mean(down):.2f}x"
-                )
-    if args.rss_mb:
-        measure_rss(overrides, args.rss_mb, workdir, sources[1 * MB])
+    s3 = s3_client() if backend == "s3" else None
+    try:
+        with GunicornServer(env=service_env(**overrides), workers=1) as server:
+            http = httpx.Client(base_url=server.url, timeout=600)
+            for size, runs in ((1 * MB, args.small_runs), (50 * MB, args.large_runs)):
+                run_size(http, s3, sources[size], size, runs)
+        if args.rss_mb:
+            measure_rss(overrides, args.rss_mb, workdir, sources[1 * MB])
+    finally:
+        if s3 is not None:
+            remove_prefix(s3, "bench/")
+            remove_prefix(s3, "direct/")
+
+
+def run_size(http: httpx.Client, s3, path: Path, size: int, runs: int) -> None:
+    label = f"{size // MB} MB"
+    ids: list[str] = []
+    upload = {f"upload {label} through the service": lambda: ids.append(service_upload(http, path))}
+    if s3 is not None:
+        data = path.read_bytes()
+        upload[f"upload {label} boto3 direct (upload_fileobj)"] = lambda: direct_upload(s3, path)
+        upload[f"upload {label} boto3 put_object from memory (reference)"] = lambda: s3.put_object(
+            Bucket=BUCKET, Key="direct/put", Body=data
+        )
+    up = alternating(runs, upload)
+    for name, times in up.items():
+        figure(name, size, times)
+    if s3 is None:
+        download = {f"download {label} via the service": lambda: service_download(http, ids[0])}
+    else:
+        pool = urllib3.PoolManager()
+        key = f"bench/{ids[0]}"  # the very object the service stored
+        download = {
+            f"download {label} via the service (302, urllib3 GET)": lambda: service_download(
+                http, ids[0], pool
+            ),
+            f"download {label} boto3 direct (get_object)": lambda: direct_download(s3, key),
+            f"download {label}: the 302 alone": lambda: redirect_only(http, ids[0]),
+            f"download {label} via the service (httpx follows)": lambda: service_download(http, ids[0]),
+        }
+    down = alternating(runs, download)
+    for name, times in down.items():
+        figure(name, size, times)
+    if s3 is None:
+        return
+    service_up, direct_up, put_up = up.values()
+    service_down, direct_down, *_ = down.values()
+    print(
+        f"  ratio service/direct {label}: upload {ratio(direct_up, service_up):.2f}x (goal >= 0.8), "
+        f"download {ratio(direct_down, service_down):.2f}x (goal ~ 1); "
+        f"upload against one put_object from memory {ratio(put_up, service_up):.2f}x"
+    )
 
 
 def measure_rss(overrides: dict[str, str], size_mb: int, workdir: Path, warm_up: Path) -> None:
@@ -201,7 +294,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--small-runs", type=int, default=20)
-    parser.add_argument("--large-runs", type=int, default=3)
+    parser.add_argument("--large-runs", type=int, default=5)
     parser.add_argument("--rss-mb", type=int, default=500, help="0 skips the memory measurement")
     parser.add_argument("--backends", default="s3,local")
     args = parser.parse_args()

@@ -29,6 +29,13 @@ from persistence_client.errors import (
     ValidationFailed,
 )
 
+# Optional: with OpenTelemetry installed, requests carry the caller's trace context.
+_inject_trace_context: Callable[[dict[str, str]], None] | None
+try:
+    from opentelemetry.propagate import inject as _inject_trace_context
+except ImportError:  # not a dependency of the client
+    _inject_trace_context = None
+
 API = "/api/v1/translation"
 USERS_API = "/api/v1/users"
 AUDIT_API = "/api/v1/audit"
@@ -263,6 +270,22 @@ def headers(api_key: str | None) -> dict[str, str]:
     if api_key:
         result["X-API-Key"] = api_key
     return result
+
+
+def with_trace_context(extra: dict[str, Any]) -> dict[str, Any]:
+    """``extra`` (keyword arguments of one request) with the W3C trace-context headers
+    (``traceparent``, ``tracestate``) of the caller's current span added, when OpenTelemetry is
+    installed and a span is current; the service then continues that trace. Otherwise unchanged.
+
+    Records the background sender batches come from many callers: they carry no trace context.
+    """
+    if _inject_trace_context is None:
+        return extra
+    carrier: dict[str, str] = {}
+    _inject_trace_context(carrier)
+    if carrier:
+        extra["headers"] = {**extra.get("headers", {}), **carrier}
+    return extra
 
 
 def segment(value: str) -> str:

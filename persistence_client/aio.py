@@ -50,6 +50,7 @@ from persistence_client._core import (
     pages_done,
     query_params,
     segment,
+    with_trace_context,
 )
 from persistence_client._files import (
     CHUNK,
@@ -575,6 +576,7 @@ class AsyncPersistenceClient(ClientBase):
             error: Exception | None = None
             try:
                 extra = multipart() if multipart is not None else {}  # the file rewound per attempt
+                extra = with_trace_context(extra)
                 response = await self._http.request(
                     method, path, content=content, params=params, timeout=timeout, **extra
                 )

@@ -31,6 +31,23 @@ def _touch(path: str) -> None:
         Path(path).touch()
 
 
+@signals.worker_process_init.connect
+def _tracing_on(**kwargs):
+    """Each pool process (prefork child, or the solo pool's worker) traces when an OTLP endpoint is
+    configured: after the fork, as the span exporter's thread would not survive one."""
+    from persistence_site import tracing
+
+    tracing.setup(service_name="persistence-worker", django=False)
+
+
+@signals.worker_process_shutdown.connect
+def _tracing_flush(**kwargs):
+    """A pool process ends (it may leave without running atexit): send the spans it holds."""
+    from persistence_site import tracing
+
+    tracing.force_flush()
+
+
 @signals.worker_ready.connect
 @signals.heartbeat_sent.connect
 def _worker_alive(**kwargs):

@@ -21,6 +21,8 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from rest_framework import exceptions, status
 
+from persistence_site import tracing
+
 if TYPE_CHECKING:
     from rest_framework.response import Response
 
@@ -105,7 +107,8 @@ def validated(model: type[M], body: Any) -> M:
     if not isinstance(body, dict):
         raise MalformedJSON("Request body must be a JSON object.")
     try:
-        return model.model_validate(body)
+        with tracing.span("validate", schema=model.__name__):
+            return model.model_validate(body)
     except PydanticValidationError as exc:
         raise RequestValidationError(errors=validation_errors(exc)) from None
 

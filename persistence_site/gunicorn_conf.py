@@ -78,6 +78,23 @@ def _written_by_live_process(filename):
     return True
 
 
+def post_fork(server, worker):
+    """A worker was forked: turn tracing on in it when an OTLP endpoint is configured
+    (persistence_site.tracing). Here, before the worker loads the app, because the Django
+    instrumentation adds its middleware to the settings before Django builds its handler; and
+    after the fork, because the span exporter's thread would not survive one."""
+    from persistence_site import tracing
+
+    tracing.setup(service_name="persistence-web")
+
+
+def worker_exit(server, worker):
+    """A worker is leaving: send the spans it still holds."""
+    from persistence_site import tracing
+
+    tracing.force_flush()
+
+
 def post_worker_init(worker):
     """A worker is ready: start its buffer's background work (the embedded mode's flusher thread,
     which at once flushes what a killed process left in the buffer table; nothing with Redis)."""

@@ -1,7 +1,9 @@
 """Structured logging: one JSON object per line, carrying the current request's id.
 
 The request id lives in a context variable set by ``RequestLogMiddleware``; the filter copies it
-onto every record so that any logger's line can be tied to its request.
+onto every record so that any logger's line can be tied to its request. With tracing on
+(persistence_site.tracing), the filter adds the current span's ``trace_id`` and ``span_id`` too
+(empty strings outside any span); with tracing off they are absent, and cost nothing.
 
     logger.info("batch accepted", extra={"collection": "translation_tasks", "count": 100})
 """
@@ -13,15 +15,20 @@ import logging
 
 from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
 
+from persistence_site import tracing
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 
 class RequestContextFilter(logging.Filter):
-    """Adds ``request_id`` to every record (``-`` outside a request)."""
+    """Adds ``request_id`` to every record (``-`` outside a request), and with tracing on the
+    ``trace_id`` and ``span_id`` of the span current where the line was logged."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
             record.request_id = request_id_var.get()
+        if tracing.enabled() and not hasattr(record, "trace_id"):
+            record.trace_id, record.span_id = tracing.current_ids()
         return True
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from persistence_site import tracing
 from persistence_site.errors import error_body
 from persistence_site.logging_setup import request_id_var
 
@@ -33,6 +34,7 @@ class RequestLogMiddleware:
         supplied = request.headers.get("X-Request-ID", "")
         request_id = supplied if _REQUEST_ID_RE.match(supplied) else uuid.uuid4().hex
         request.request_id = request_id
+        tracing.set_attributes(request_id=request_id)  # on the request's span: X-Request-ID -> trace
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         try:

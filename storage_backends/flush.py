@@ -55,7 +55,7 @@ from django.db import DatabaseError, close_old_connections, connection
 from django.db import Error as DjangoDatabaseError
 from django.utils import timezone
 
-from persistence_site import metrics
+from persistence_site import metrics, tracing
 from persistence_site.errors import FlushFailed, ServiceUnavailable
 from storage_backends import registry
 from storage_backends.base import PermanentWriteError, TransientWriteError, UnknownWriteError
@@ -116,6 +116,19 @@ def flush_all(
     storage error or when the lock could not be had within ``wait``; nothing is lost either way.
     """
     buffer = buffer or get_write_buffer()
+    with tracing.span("buffer.flush", wait=wait, budget=budget):
+        result = _flush_all(buffer, wait, budget)
+        tracing.set_attributes(
+            sessions_written=result.written[SESSIONS],
+            tasks_written=result.written[TASKS],
+            dead_lettered=sum(result.dead_lettered.values()),
+            complete=result.complete,
+            skipped=result.skipped,
+        )
+    return result
+
+
+def _flush_all(buffer: WriteBuffer, wait: float, budget: float | None) -> FlushResult:
     started = time.monotonic()
     deadline = started + budget if budget is not None else None
     result = FlushResult()
@@ -211,7 +224,8 @@ def _flush_collection(
                 result.complete = False
                 break
             chunk_started = time.perf_counter()
-            _flush_chunk(buffer, collection, chunk, lock, result)
+            with tracing.span("buffer.flush_chunk", collection=collection, record_count=len(chunk)):
+                _flush_chunk(buffer, collection, chunk, lock, result)
             _adapt_chunk_size(collection, len(chunk), time.perf_counter() - chunk_started)
     except (FlushFailed, ServiceUnavailable):
         metrics.FLUSH_ERRORS.labels(type=item_type).inc()

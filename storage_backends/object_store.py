@@ -39,6 +39,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.http import content_disposition_header
 from django.utils.module_loading import import_string
 
+from persistence_site import tracing
 from storage_backends.base import StorageBackend
 
 logger = logging.getLogger(__name__)
@@ -140,6 +141,7 @@ class _LocalWriter(ObjectWriter):
     def write(self, chunk: bytes) -> None:
         self._file.write(chunk)
 
+    @tracing.traced("object_store.put", backend="local")
     def close(self) -> None:
         self._file.flush()
         os.fsync(self._file.fileno())
@@ -172,6 +174,7 @@ class LocalObjectStore(ObjectStore):
         except OSError as exc:
             raise ObjectStoreError(f"local store: {exc}") from exc
 
+    @tracing.traced("object_store.stat", backend="local")
     def stat(self, key: str) -> ObjectInfo | None:
         try:
             st = self._path(key).stat()
@@ -189,6 +192,7 @@ class LocalObjectStore(ObjectStore):
             while chunk := handle.read(chunk_size):
                 yield chunk
 
+    @tracing.traced("object_store.delete", backend="local")
     def delete_objects(self, keys: list[str]) -> None:
         for key in keys:
             try:
@@ -206,6 +210,7 @@ class LocalObjectStore(ObjectStore):
                 st = path.stat()
                 yield key, ObjectInfo(st.st_size, dt.datetime.fromtimestamp(st.st_mtime, tz=dt.UTC))
 
+    @tracing.traced("object_store.sweep_incomplete", backend="local")
     def sweep_incomplete(self, older_than: dt.datetime) -> int:
         incoming = self.root / ".incoming"
         removed = 0
@@ -244,15 +249,20 @@ class _S3Writer(ObjectWriter):
         if len(self._buffer) >= PART_SIZE:
             self._flush_part()
 
-    def _send_part(self, number: int, body: bytes) -> dict[str, Any]:
-        answer = self._store.client.upload_part(
-            Bucket=self._store.bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=body
-        )
+    def _send_part(self, number: int, body: bytearray) -> dict[str, Any]:
+        with tracing.span("object_store.upload_part", backend="s3", part=number, bytes=len(body)):
+            answer = self._store.client.upload_part(
+                Bucket=self._store.bucket,
+                Key=self._key,
+                UploadId=self._upload_id,
+                PartNumber=number,
+                Body=body,
+            )
         return {"PartNumber": number, "ETag": answer["ETag"]}
 
     def _flush_part(self) -> None:
         if self._upload_id is None:
-            with self._store.errors():
+            with self._store.errors(), tracing.span("object_store.create_multipart_upload", backend="s3"):
                 self._upload_id = self._store.client.create_multipart_upload(
                     Bucket=self._store.bucket, Key=self._key, ContentType=self._content_type
                 )["UploadId"]
@@ -264,23 +274,27 @@ class _S3Writer(ObjectWriter):
             if future.done() and future.exception() is not None:
                 with self._store.errors():
                     future.result()
-        body, number = bytes(self._buffer), len(self._futures) + 1
-        self._buffer.clear()
+        # The buffer itself is the part's body (no copy); the next part gets a new one.
+        body, number = self._buffer, len(self._futures) + 1
+        self._buffer = bytearray()
         assert self._pool is not None
-        self._futures.append(self._pool.submit(self._send_part, number, body))
+        self._futures.append(self._pool.submit(tracing.in_current_context(self._send_part), number, body))
 
     def close(self) -> None:
         client, bucket = self._store.client, self._store.bucket
         if self._upload_id is None:
-            with self._store.errors():
+            with (
+                self._store.errors(),
+                tracing.span("object_store.put", backend="s3", bytes=len(self._buffer)),
+            ):
                 client.put_object(
-                    Bucket=bucket, Key=self._key, Body=bytes(self._buffer), ContentType=self._content_type
+                    Bucket=bucket, Key=self._key, Body=self._buffer, ContentType=self._content_type
                 )
-            self._buffer.clear()
+            self._buffer = bytearray()
             return
         if self._buffer:
             self._flush_part()
-        with self._store.errors():
+        with self._store.errors(), tracing.span("object_store.complete_multipart_upload", backend="s3"):
             parts = [future.result() for future in self._futures]
             client.complete_multipart_upload(
                 Bucket=bucket, Key=self._key, UploadId=self._upload_id, MultipartUpload={"Parts": parts}
@@ -293,13 +307,14 @@ class _S3Writer(ObjectWriter):
             self._pool = None
 
     def abort(self) -> None:
-        self._buffer.clear()
+        self._buffer = bytearray()
         self._shutdown()
         if self._upload_id is not None:
             try:
-                self._store.client.abort_multipart_upload(
-                    Bucket=self._store.bucket, Key=self._key, UploadId=self._upload_id
-                )
+                with tracing.span("object_store.abort_multipart_upload", backend="s3"):
+                    self._store.client.abort_multipart_upload(
+                        Bucket=self._store.bucket, Key=self._key, UploadId=self._upload_id
+                    )
             except Exception:  # the sweep (sweep_incomplete) aborts it later
                 logger.warning("files: aborting a multipart upload failed", exc_info=True)
             self._upload_id = None
@@ -358,6 +373,7 @@ class S3ObjectStore(ObjectStore):
     def writer(self, key: str, *, content_type: str) -> ObjectWriter:
         return _S3Writer(self, check_key(key), content_type)
 
+    @tracing.traced("object_store.stat", backend="s3")
     def stat(self, key: str) -> ObjectInfo | None:
         from botocore.exceptions import ClientError
 
@@ -372,7 +388,7 @@ class S3ObjectStore(ObjectStore):
         return ObjectInfo(int(head["ContentLength"]), head["LastModified"])
 
     def read_chunks(self, key: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
-        with self.errors():
+        with self.errors(), tracing.span("object_store.get", backend="s3"):
             body = self.client.get_object(Bucket=self.bucket, Key=check_key(key))["Body"]
         yield from body.iter_chunks(chunk_size)
 
@@ -381,7 +397,7 @@ class S3ObjectStore(ObjectStore):
             batch = [{"Key": check_key(key)} for key in keys[start : start + 1000]]
             if not batch:
                 continue
-            with self.errors():
+            with self.errors(), tracing.span("object_store.delete", backend="s3", keys=len(batch)):
                 answer = self.client.delete_objects(
                     Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}
                 )
@@ -425,6 +441,7 @@ class S3ObjectStore(ObjectStore):
             "headers": {"Content-Type": content_type, "Content-Length": str(size)},
         }
 
+    @tracing.traced("object_store.sweep_incomplete", backend="s3")
     def sweep_incomplete(self, older_than: dt.datetime) -> int:
         aborted = 0
         with self.errors():

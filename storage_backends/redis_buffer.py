@@ -28,6 +28,7 @@ from typing import Any
 import redis
 from django.conf import settings
 
+from persistence_site import tracing
 from persistence_site.errors import BufferFull, ServiceUnavailable
 from storage_backends.buffer import (
     COLLECTIONS,
@@ -370,7 +371,8 @@ class RedisWriteBuffer(WriteBuffer):
             *(self._key(name) for name in COLLECTIONS),
         ]
         try:
-            reply = self._add(keys=keys, args=args)
+            with tracing.span("buffer.add", collection=collection, record_count=len(records), store="redis"):
+                reply = self._add(keys=keys, args=args)
         except redis.RedisError as exc:
             logger.error(
                 "buffer store unreachable on add", extra={"collection": collection, "error": str(exc)}
@@ -524,7 +526,8 @@ class RedisWriteBuffer(WriteBuffer):
     def _enqueue_flush() -> None:
         # Off the request's path: publishing to the broker costs a millisecond or more (tens when
         # its connection is new), which would show in the p99 of the batch endpoints.
-        _ENQUEUER.submit(_publish_flush)
+        # The publish runs in the caller's trace context, so the flush task continues the request's trace.
+        _ENQUEUER.submit(tracing.in_current_context(_publish_flush))
 
     # --- state ---------------------------------------------------------------------------
     def ping(self) -> bool:

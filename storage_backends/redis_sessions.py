@@ -28,6 +28,7 @@ import redis
 from django.conf import settings
 from django.core.checks import Warning, register
 
+from persistence_site import tracing
 from persistence_site.errors import ServiceUnavailable
 from storage_backends.user_sessions import (
     Session,
@@ -221,7 +222,7 @@ class RedisUserSessions(UserSessionStore):
         script = self._scripts.get(name)
         if script is None:
             script = self._scripts[name] = client.register_script(source)
-        with _unavailable_when_down():
+        with _unavailable_when_down(), tracing.span("user_sessions." + name, store="redis"):
             return script(keys=[], args=[settings.USER_SESSIONS_KEY_PREFIX, *args], client=client)
 
     def create(
@@ -254,7 +255,7 @@ class RedisUserSessions(UserSessionStore):
         return _public(record)
 
     def get(self, session_id: str) -> Session | None:
-        with _unavailable_when_down():
+        with _unavailable_when_down(), tracing.span("user_sessions.get", store="redis"):
             flat = sessions_redis().execute_command(
                 "HGETALL", f"{settings.USER_SESSIONS_KEY_PREFIX}:s:{session_id}"
             )

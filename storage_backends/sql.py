@@ -56,7 +56,7 @@ from django.db import (
 )
 from django.db import Error as DjangoDatabaseError
 
-from persistence_site import metrics
+from persistence_site import metrics, tracing
 from storage_backends.base import (
     PermanentWriteError,
     StorageBackend,
@@ -356,7 +356,19 @@ class SQLBackend(StorageBackend):
             sizes = [sizes[i] for i in keep] if sizes is not None else None
         started = time.perf_counter()
         try:
-            with transaction.atomic():
+            with (
+                tracing.span(
+                    "db.upsert",
+                    collection=collection,
+                    record_count=len(records),
+                    attributes={
+                        "db.system.name": connection.vendor,
+                        "db.operation.name": "upsert",
+                        "db.collection.name": collection_model(collection)._meta.db_table,
+                    },
+                ),
+                transaction.atomic(),
+            ):
                 self._upsert(collection, records, sizes)
         except Exception as exc:
             metrics.STORAGE_ERRORS.labels(backend=self.name, operation="write").inc()

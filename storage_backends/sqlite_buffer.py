@@ -63,6 +63,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections, transaction
 
+from persistence_site import tracing
 from persistence_site.errors import BufferFull, ServiceUnavailable
 from storage_backends.buffer import (
     COLLECTIONS,
@@ -250,7 +251,10 @@ class SQLiteWriteBuffer(WriteBuffer):
         is_tasks = collection == TASKS
         rows = [(r[id_field], r["session_id"] if is_tasks else "", encode(r)) for r in records]
         incoming_bytes = sum(len(data) for _, _, data in rows)
-        with self._write() as cursor:
+        with (
+            tracing.span("buffer.add", collection=collection, record_count=len(rows), store="sqlite"),
+            self._write() as cursor,
+        ):
             clock = _now_us()
             if is_tasks:
                 deleted = cursor.execute(

@@ -36,6 +36,7 @@ from django.db import models
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.functional_validators import AfterValidator
 
+from persistence_site import tracing
 from persistence_site.errors import BatchTooLarge, MalformedJSON, RequestValidationError
 from persistence_site.values import (  # noqa: F401 (re-exported: the rules used to live here)
     JSON_INT_RANGE,
@@ -212,16 +213,19 @@ def validate_batch(body: Any, *, kind: Literal["sessions", "tasks"]) -> list[dic
         raise RequestValidationError(errors=errors)
 
     adapter = _ADAPTERS[kind]
-    try:
-        validated = adapter.validate_python(items)
-    except ValidationError as exc:
-        details = []
-        for error in exc.errors(include_url=False, include_input=False):
-            index, *path = error["loc"]
-            field = f"{kind}[{index}]" + "".join(f".{p}" if isinstance(p, str) else f"[{p}]" for p in path)
-            details.append({"field": field, "message": _message(error)})
-        invalid = len({d["field"].split("]")[0] for d in details})
-        raise RequestValidationError(
-            f"{invalid} of {len(items)} records are invalid; nothing was accepted.", errors=details
-        ) from None
-    return adapter.dump_python(validated, mode="json")
+    with tracing.span("validate", schema=kind, record_count=len(items)):
+        try:
+            validated = adapter.validate_python(items)
+        except ValidationError as exc:
+            details = []
+            for error in exc.errors(include_url=False, include_input=False):
+                index, *path = error["loc"]
+                field = f"{kind}[{index}]" + "".join(
+                    f".{p}" if isinstance(p, str) else f"[{p}]" for p in path
+                )
+                details.append({"field": field, "message": _message(error)})
+            invalid = len({d["field"].split("]")[0] for d in details})
+            raise RequestValidationError(
+                f"{invalid} of {len(items)} records are invalid; nothing was accepted.", errors=details
+            ) from None
+        return adapter.dump_python(validated, mode="json")
