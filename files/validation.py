@@ -1,4 +1,4 @@
-"""Validation of the client fields of an upload (API.md §7): 422 listing each bad field.
+"""Validation of the client fields of an upload (docs/api.md §7): 422 listing each bad field.
 
 fields = validate_upload_url(body)            # JSON body of POST upload-url
 fields = validate_form(request.POST)          # form fields of POST upload

@@ -1,4 +1,4 @@
-"""The service's own Prometheus metrics (API.md §6) and the scrape of all of them.
+"""The service's own Prometheus metrics (docs/api.md §6) and the scrape of all of them.
 
 Every metric exists from start-up, at zero. With several processes (gunicorn workers, Celery on
 the same host) prometheus_client's multiprocess mode is on: ``PROMETHEUS_MULTIPROC_DIR`` names a

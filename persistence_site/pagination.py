@@ -1,4 +1,4 @@
-"""The contract's pagination (API.md §0): ``page`` from 1, ``page_size`` 1-100 (default 20).
+"""The contract's pagination (docs/api.md §0): ``page`` from 1, ``page_size`` 1-100 (default 20).
 
     params = page_params(request.query_params)             # 400 INVALID_QUERY when malformed
     body = page_of(queryset, params, render=session_summary)

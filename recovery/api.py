@@ -1,4 +1,4 @@
-"""Recovery endpoints (API.md §4), used by a client at start-up after a crash.
+"""Recovery endpoints (docs/api.md §4), used by a client at start-up after a crash.
 
 GET  /api/v1/translation/recovery/incomplete-sessions
 POST /api/v1/translation/recovery/restore/<session_id>

@@ -62,7 +62,7 @@ def session_row_get(*, session_id: str, buffer: WriteBuffer | None = None) -> di
 
 
 def _newest_first(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    # Two stable sorts: created_at descending, ties by primary key ascending (API.md pagination rule).
+    # Two stable sorts: created_at descending, ties by primary key ascending (docs/api.md pagination rule).
     ordered = sorted(rows, key=lambda r: r["session_id"])
     ordered.sort(key=lambda r: r["created_at"], reverse=True)
     return ordered
@@ -127,7 +127,7 @@ def dead_letters_pending_count() -> int:
 
 
 def recovery_status_get(*, buffer: WriteBuffer | None = None) -> dict[str, Any]:
-    """Readiness for a client's recovery (API.md §4): never raises for an unreachable backend.
+    """Readiness for a client's recovery (docs/api.md §4): never raises for an unreachable backend.
 
     ``incomplete_sessions`` is None when the database is down, and counts stored sessions only
     when the buffer store is down (``ready`` is False in both cases).

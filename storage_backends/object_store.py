@@ -1,4 +1,4 @@
-"""The object store: where the files app keeps the bytes of uploaded files (API.md §7).
+"""The object store: where the files app keeps the bytes of uploaded files (docs/api.md §7).
 
 Two backends behind one interface, chosen by ``settings.FILES_BACKEND``:
 - ``s3``: boto3 against any S3-compatible service (AWS S3, Aliyun OSS's S3 endpoint, MinIO,

@@ -1,4 +1,4 @@
-"""The Redis plugin serving the ``user_sessions`` collection (API.md §8): sessions expire by themselves.
+"""The Redis plugin serving the ``user_sessions`` collection (docs/api.md §8): sessions expire by themselves.
 
 One hash per session with a native TTL (``<prefix>:s:<session_id>``), the token's sha256 pointing at
 it (``<prefix>:t:<hash>``, same TTL), and a per-user sorted set of session ids scored by expiry

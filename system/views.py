@@ -1,4 +1,4 @@
-"""System endpoints under /api/v1/system/ (API.md §6): Prometheus metrics and the configuration."""
+"""System endpoints under /api/v1/system/ (docs/api.md §6): Prometheus metrics and the configuration."""
 
 from __future__ import annotations
 

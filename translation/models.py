@@ -1,4 +1,4 @@
-"""Translation sessions (one per spreadsheet file) and tasks (one per cell), as in API.md §1.
+"""Translation sessions (one per spreadsheet file) and tasks (one per cell), as in docs/api.md §1.
 
 created_at and updated_at are set by the service, not by ``auto_now``: updated_at is the time the
 latest write was *accepted*, which is earlier than the time the buffer flushes it.

@@ -1,4 +1,4 @@
-"""Reads of the query endpoints (API.md §3): filtered pages, details with read-your-writes, stats.
+"""Reads of the query endpoints (docs/api.md §3): filtered pages, details with read-your-writes, stats.
 
     sessions_page(query=request.query_params)            # {"total", "page", ..., "items": [...]}
     session_detail_get(session_id="s-1")                  # stored row overlaid with the buffer
@@ -120,7 +120,7 @@ def _seconds(value: Any) -> float:
 
 
 def stats_compute() -> dict[str, Any]:
-    """The statistics of API.md §3: one conditional aggregation per table plus the catalogue."""
+    """The statistics of docs/api.md §3: one conditional aggregation per table plus the catalogue."""
     session_statuses = SessionStatus.values
     task_statuses = TaskStatus.values
     sessions = Session.objects.order_by().aggregate(

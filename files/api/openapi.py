@@ -1,4 +1,4 @@
-"""OpenAPI descriptions of the files endpoints (API.md §7), for drf-spectacular."""
+"""OpenAPI descriptions of the files endpoints (docs/api.md §7), for drf-spectacular."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""File endpoints (API.md §7), thin: parse, call files.services / files.selectors, answer.
+"""File endpoints (docs/api.md §7), thin: parse, call files.services / files.selectors, answer.
 
 POST   /api/v1/storage/files/upload              write   multipart, streamed to the store
 POST   /api/v1/storage/files/upload-url          write   direct upload: a pending file + URL

@@ -162,7 +162,7 @@ STORAGE_BACKENDS = {
         if REDIS_URL
         else "storage_backends.db_sessions.DatabaseUserSessions",
     ),
-    # Audit events (API.md §9): an AuditSearchBackend (storage_backends.search). The SQL one stores
+    # Audit events (docs/api.md §9): an AuditSearchBackend (storage_backends.search). The SQL one stores
     # them in the database with its full-text index; search_opensearch.OpenSearchAuditSearch in
     # OpenSearch/Elasticsearch (AUDIT_SEARCH_URL).
     "audit_logs": env.str("STORAGE_BACKEND_AUDIT_LOGS", default="storage_backends.search_sql.SQLAuditSearch"),
@@ -171,7 +171,7 @@ STORAGE_BACKENDS = {
 # month goes once its last day is older than this.
 AUDIT_RETENTION_DAYS = positive_int(env, "AUDIT_RETENTION_DAYS", 365)
 
-# --- Files (object storage, API.md §7) -------------------------------------------------------------
+# --- Files (object storage, docs/api.md §7) -------------------------------------------------------------
 # Bytes in an object store (storage_backends.object_store), metadata in the database (files app).
 # FILES_BACKEND: "local" (a directory, the embedded default) or "s3" (any S3-compatible service).
 FILES_BACKEND = env.str("FILES_BACKEND", default="local")
@@ -208,7 +208,7 @@ AUDIT_SEARCH_HEALTH_TIMEOUT = positive_int(env, "AUDIT_SEARCH_HEALTH_TIMEOUT", 2
 # interval, 1 s, and bulk stays fast), "wait_for" (the flush waits until they are searchable) or "true".
 AUDIT_SEARCH_REFRESH = choice(env, "AUDIT_SEARCH_REFRESH", ("false", "wait_for", "true"), "false")
 
-# --- Users and user sessions (API.md §8) -----------------------------------------------------------
+# --- Users and user sessions (docs/api.md §8) -----------------------------------------------------------
 # User sessions live in Redis (storage_backends.redis_sessions) in their own database or key prefix,
 # on a Redis whose maxmemory-policy never evicts (noeviction/volatile-*: a session must only end by
 # its TTL; checked at start-up, storage_backends.W002). Without REDIS_URL (embedded mode) they live

@@ -1,4 +1,4 @@
-"""Session management endpoints (API.md §5): delete, status change, retention cleanup.
+"""Session management endpoints (docs/api.md §5): delete, status change, retention cleanup.
 
     DELETE /api/v1/translation/sessions/<id>           scope admin
     PATCH  /api/v1/translation/sessions/<id>/status    scope write

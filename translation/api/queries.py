@@ -1,4 +1,4 @@
-"""Query endpoints (API.md §3). Filtering, paging and read-your-writes: translation.selectors.
+"""Query endpoints (docs/api.md §3). Filtering, paging and read-your-writes: translation.selectors.
 
 GET /api/v1/translation/sessions                      scope read
 GET /api/v1/translation/sessions/<id>                 scope read (DELETE: admin, lifecycle)

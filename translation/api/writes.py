@@ -1,4 +1,4 @@
-"""Batch write endpoints and the flush endpoint (API.md §2). Validation is translation.validation;
+"""Batch write endpoints and the flush endpoint (docs/api.md §2). Validation is translation.validation;
 buffering and flushing are translation.services.ingest."""
 
 from __future__ import annotations

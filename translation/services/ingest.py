@@ -1,4 +1,4 @@
-"""Accepting batch writes into the buffer, and flushing it on demand (API.md §2).
+"""Accepting batch writes into the buffer, and flushing it on demand (docs/api.md §2).
 
 task_batch_upsert(records=validate_batch(body, kind="tasks"))
 result = buffer_flush()
@@ -16,7 +16,7 @@ from storage_backends.flush import FlushResult, flush_all
 
 logger = logging.getLogger(__name__)
 
-#: The flush endpoint answers within this many seconds (API.md §2).
+#: The flush endpoint answers within this many seconds (docs/api.md §2).
 FLUSH_BUDGET_SECONDS = 10.0
 
 

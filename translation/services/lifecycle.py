@@ -276,7 +276,7 @@ def sessions_cleanup(
     buffer: WriteBuffer | None = None,
     on_session: SessionCallback | None = None,
 ) -> CleanupResult:
-    """Delete expired sessions with their tasks (API.md §5); ``dry_run`` only counts.
+    """Delete expired sessions with their tasks (docs/api.md §5); ``dry_run`` only counts.
 
     A session with a buffered write is not expired (its latest accepted write is recent) and is
     skipped, in a dry run too, so a dry run counts what a real run would delete.
