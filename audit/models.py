@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from persistence_site.db_fields import ExactCharField
+from core.db_fields import ExactCharField
 
 
 class ActorType(models.TextChoices):

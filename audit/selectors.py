@@ -38,9 +38,9 @@ from django import forms
 from django.core import signing
 from django_filters.fields import IsoDateTimeField
 
-from persistence_site.errors import InvalidQuery
-from persistence_site.json_codec import dumps
-from persistence_site.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, form_errors
+from core.errors import InvalidQuery
+from core.json_codec import dumps
+from core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, form_errors
 from storage_backends import registry
 from storage_backends.search import AUDIT_LOGS, AuditQuery, AuditSearchBackend, SearchCursor
 

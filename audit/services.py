@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from audit import metrics
 from audit.middleware import current_request
-from persistence_site.errors import BufferFull, ServiceUnavailable
+from core.errors import BufferFull, ServiceUnavailable
 from storage_backends import registry
 from storage_backends.buffer import get_write_buffer
 from storage_backends.search import AUDIT_LOGS
@@ -89,7 +89,7 @@ def _actor_of(request: Any) -> tuple[str, str] | None:
 
 def _client_address(request: Any) -> str | None:
     try:
-        from persistence_site.throttling import client_address
+        from core.throttling import client_address
 
         return client_address(request) or None
     except Exception:  # an address is a nice-to-have of the event, never a reason to lose it
@@ -111,7 +111,7 @@ def _json_safe(details: dict[str, Any] | None) -> dict[str, Any]:
         return {}
     import orjson
 
-    from persistence_site.values import check_free_json
+    from core.values import check_free_json
 
     try:
         cleaned = orjson.loads(orjson.dumps(details, default=str))

@@ -1,10 +1,10 @@
-"""Domain errors of the files app, in the contract's error shape (persistence_site.errors)."""
+"""Domain errors of the files app, in the contract's error shape (core.errors)."""
 
 from __future__ import annotations
 
 from rest_framework import status
 
-from persistence_site.errors import ServiceError, ServiceUnavailable
+from core.errors import ServiceError, ServiceUnavailable
 
 
 class UploadIncomplete(ServiceError):

@@ -12,8 +12,8 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from core.errors import NotFound
 from files.models import File
-from persistence_site.errors import NotFound
 
 FILE_FIELDS = (
     "file_id",

@@ -27,12 +27,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audited
+from core.errors import NotFound, SessionNotFound
 from files import metrics
 from files.errors import ObjectStoreUnavailable, UploadIncomplete
 from files.models import File, FileStatus
 from files.selectors import file_get, visible
 from files.uploads import StoredUpload
-from persistence_site.errors import NotFound, SessionNotFound
 from storage_backends.object_store import ObjectStore, ObjectStoreError, get_object_store
 
 logger = logging.getLogger(__name__)

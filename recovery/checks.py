@@ -19,8 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError
 
-from persistence_site.errors import ServiceUnavailable
-from persistence_site.health import database_healthy
+from core.errors import ServiceUnavailable
 from recovery.selectors import (
     dead_letters_pending_count,
     incomplete_sessions_list,
@@ -28,6 +27,7 @@ from recovery.selectors import (
 )
 from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer
 from storage_backends.records import us_to_datetime
+from system.health import database_healthy
 from translation.models import Session, SessionStatus, TaskStatus
 
 # Sessions per page when comparing counters: one GROUP BY and one buffer lookup per page.

@@ -11,7 +11,7 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
-from persistence_site.openapi import ErrorOut  # the shared error body (files imports it from here too)
+from core.openapi import ErrorOut  # the shared error body (files imports it from here too)
 from translation.models import SessionStatus, TaskStatus
 
 _STATUSES = SessionStatus.values

@@ -25,8 +25,8 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from persistence_site import json_codec
-from persistence_site.errors import NotFound
+from core import json_codec
+from core.errors import NotFound
 from recovery.representation import (
     TASK_FIELDS,
     session_detail,

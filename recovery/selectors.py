@@ -19,11 +19,11 @@ from typing import Any
 from django.db import DatabaseError
 from django.db.models import Count
 
-from persistence_site.health import database_healthy
 from recovery.representation import SESSION_FIELDS
 from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer
 from storage_backends.models import DeadLetter
 from storage_backends.object_store import object_store_health
+from system.health import database_healthy
 from translation.models import INCOMPLETE_STATUSES, Session, Task
 
 # Ids per ``IN (...)`` lookup: keeps statements short however many sessions are buffered.

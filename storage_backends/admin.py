@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.text import Truncator
 
-from persistence_site.errors import ServiceUnavailable
+from core.errors import ServiceUnavailable
 from storage_backends.dead_letters import dead_letters_requeue
 from storage_backends.models import DeadLetter
 

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
-from persistence_site.errors import ServiceUnavailable
+from core.errors import ServiceUnavailable
 from storage_backends.records import BufferedRecord
 from storage_backends.search import AUDIT_LOGS
 

@@ -15,7 +15,7 @@ import orjson
 from django.db import transaction
 from django.utils import timezone
 
-from persistence_site import metrics
+from core import metrics
 from storage_backends.buffer import ITEM_TYPE, get_write_buffer
 from storage_backends.models import DeadLetter
 from storage_backends.records import BufferedRecord, us_to_datetime

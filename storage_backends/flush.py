@@ -55,8 +55,8 @@ from django.db import DatabaseError, close_old_connections, connection
 from django.db import Error as DjangoDatabaseError
 from django.utils import timezone
 
-from persistence_site import metrics, tracing
-from persistence_site.errors import FlushFailed, ServiceUnavailable
+from core import metrics, tracing
+from core.errors import FlushFailed, ServiceUnavailable
 from storage_backends import registry
 from storage_backends.base import PermanentWriteError, TransientWriteError, UnknownWriteError
 from storage_backends.buffer import COLLECTIONS, ITEM_TYPE, SESSIONS, TASKS, WriteBuffer, get_write_buffer

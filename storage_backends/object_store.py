@@ -39,7 +39,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.http import content_disposition_header
 from django.utils.module_loading import import_string
 
-from persistence_site import tracing
+from core import tracing
 from storage_backends.base import StorageBackend
 
 logger = logging.getLogger(__name__)

@@ -40,7 +40,7 @@ from django.conf import settings
 from django.db import transaction
 from prometheus_client import Counter
 
-from persistence_site.errors import ServiceUnavailable
+from core.errors import ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from typing import Any
 import redis
 from django.conf import settings
 
-from persistence_site import tracing
-from persistence_site.errors import BufferFull, ServiceUnavailable
+from core import tracing
+from core.errors import BufferFull, ServiceUnavailable
 from storage_backends.buffer import (
     COLLECTIONS,
     KEEP_FIRST,

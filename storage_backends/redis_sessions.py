@@ -28,8 +28,8 @@ import redis
 from django.conf import settings
 from django.core.checks import Warning, register
 
-from persistence_site import tracing
-from persistence_site.errors import ServiceUnavailable
+from core import tracing
+from core.errors import ServiceUnavailable
 from storage_backends.user_sessions import (
     Session,
     UserSessionStore,

@@ -52,7 +52,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate, TruncMonth
 
-from persistence_site import metrics
+from core import metrics
 from storage_backends.base import PermanentWriteError, TransientWriteError, UnknownWriteError
 from storage_backends.records import collection_model
 from storage_backends.search import (

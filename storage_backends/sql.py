@@ -56,7 +56,7 @@ from django.db import (
 )
 from django.db import Error as DjangoDatabaseError
 
-from persistence_site import metrics, tracing
+from core import metrics, tracing
 from storage_backends.base import (
     PermanentWriteError,
     StorageBackend,

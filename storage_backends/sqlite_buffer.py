@@ -63,8 +63,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections, transaction
 
-from persistence_site import tracing
-from persistence_site.errors import BufferFull, ServiceUnavailable
+from core import tracing
+from core.errors import BufferFull, ServiceUnavailable
 from storage_backends.buffer import (
     COLLECTIONS,
     KEEP_FIRST,

@@ -19,7 +19,7 @@ MAX_RETRIES = 6
 @shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES, ignore_result=True)
 def flush_buffer(self: Any) -> dict[str, Any]:
     """Flush every collection; skip one whose lock another flusher holds."""
-    from persistence_site.errors import ServiceUnavailable
+    from core.errors import ServiceUnavailable
     from storage_backends.buffer import get_write_buffer
     from storage_backends.flush import flush_all
 

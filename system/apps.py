@@ -9,7 +9,7 @@ class SystemConfig(AppConfig):
     def ready(self) -> None:
         # Every process (each gunicorn worker, each Celery process) shows the storage series of
         # the configured backends at zero from start-up, before the first operation.
-        from persistence_site.metrics import initialise_backend_labels
+        from core.metrics import initialise_backend_labels
         from system.selectors import storage_backend_names
 
         initialise_backend_labels(storage_backend_names())

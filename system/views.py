@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.services import audited
-from persistence_site import metrics
+from system import metrics
 from system.selectors import effective_config
 from system.serializers import ConfigOut
 

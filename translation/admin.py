@@ -24,7 +24,7 @@ from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
-from persistence_site.errors import NotFound, ServiceUnavailable
+from core.errors import NotFound, ServiceUnavailable
 from recovery.representation import progress
 from translation.models import Session, Task
 from translation.services.lifecycle import session_delete

@@ -27,8 +27,8 @@ from django.db.models.functions import Collate
 from django_filters.constants import EMPTY_VALUES
 from django_filters.fields import IsoDateTimeField
 
-from persistence_site.errors import InvalidQuery
-from persistence_site.pagination import form_errors
+from core.errors import InvalidQuery
+from core.pagination import form_errors
 from translation.models import IdField, Session, SessionStatus, Task, TaskStatus, binary_collation
 
 

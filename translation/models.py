@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from persistence_site.db_fields import ExactCharField, binary_collation  # noqa: F401 (re-exported)
+from core.db_fields import ExactCharField, binary_collation  # noqa: F401 (re-exported)
 
 
 class SessionStatus(models.TextChoices):
@@ -30,7 +30,7 @@ INCOMPLETE_STATUSES = (SessionStatus.PENDING, SessionStatus.PROCESSING)
 
 
 class IdField(ExactCharField):
-    """A client-chosen identifier compared byte for byte (persistence_site.db_fields)."""
+    """A client-chosen identifier compared byte for byte (core.db_fields)."""
 
 
 class Session(models.Model):

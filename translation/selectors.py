@@ -22,8 +22,8 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q
 
-from persistence_site.errors import InvalidQuery, NotFound
-from persistence_site.pagination import form_errors, page_of, page_params
+from core.errors import InvalidQuery, NotFound
+from core.pagination import form_errors, page_of, page_params
 from recovery.representation import (
     SUMMARY_FIELDS,
     TASK_FIELDS,

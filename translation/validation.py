@@ -36,9 +36,9 @@ from django.db import models
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.functional_validators import AfterValidator
 
-from persistence_site import tracing
-from persistence_site.errors import BatchTooLarge, MalformedJSON, RequestValidationError
-from persistence_site.values import (  # noqa: F401 (re-exported: the rules used to live here)
+from core import tracing
+from core.errors import BatchTooLarge, MalformedJSON, RequestValidationError
+from core.values import (  # noqa: F401 (re-exported: the rules used to live here)
     JSON_INT_RANGE,
     MAX_JSON_BYTES,
     MAX_JSON_DEPTH,
@@ -46,7 +46,7 @@ from persistence_site.values import (  # noqa: F401 (re-exported: the rules used
     check_id,
     parse_timestamp,
 )
-from persistence_site.values import no_nul as _no_nul
+from core.values import no_nul as _no_nul
 from translation.models import Session, Task
 
 MAX_BATCH = 1000

@@ -11,7 +11,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from persistence_site.errors import ServiceError
+from core.errors import ServiceError
 from users.models import User
 from users.services import UPDATABLE, user_create, user_delete, user_update
 

@@ -12,8 +12,8 @@ from typing import Any
 from django import forms
 from django.db.models import Q
 
-from persistence_site.errors import InvalidQuery, NotFound
-from persistence_site.pagination import form_errors, page_of, page_params
+from core.errors import InvalidQuery, NotFound
+from core.pagination import form_errors, page_of, page_params
 from storage_backends.read_cache import ReadCache
 from storage_backends.user_sessions import user_session_store
 from users.models import User, UserStatus

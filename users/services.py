@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import audited
-from persistence_site.errors import Conflict, NotFound
+from core.errors import Conflict, NotFound
 from storage_backends.read_cache import invalidate_on_commit
 from storage_backends.user_sessions import user_session_store
 from users.models import User, UserStatus

@@ -59,8 +59,8 @@ INSTALLED_APPS = [
 # django-prometheus's pair wraps everything else, so its latencies cover the whole stack.
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "persistence_site.middleware.RequestLogMiddleware",
-    "persistence_site.middleware.BodySizeLimitMiddleware",
+    "core.middleware.RequestLogMiddleware",
+    "core.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (admin, API docs) from gunicorn itself, compressed and cacheable.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -282,7 +282,7 @@ CACHE_URL = env.str("CACHE_URL", default="") or REDIS_URL
 if CACHE_URL:
     CACHES = {
         "default": {
-            "BACKEND": "persistence_site.cache.RedisCache",
+            "BACKEND": "core.cache.RedisCache",
             "LOCATION": CACHE_URL,
             "KEY_PREFIX": "persistence:cache",
             "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
@@ -317,15 +317,15 @@ API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=5)
 # per-IP limit). 0: use the socket's address, so a client cannot pick its own by sending the header.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 REST_FRAMEWORK = {
-    "DEFAULT_RENDERER_CLASSES": ["persistence_site.json_codec.ORJSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["core.json_codec.ORJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "persistence_site.json_codec.ORJSONParser",
-        "persistence_site.json_codec.AnyContentJSONParser",
+        "core.json_codec.ORJSONParser",
+        "core.json_codec.AnyContentJSONParser",
     ],
     "DEFAULT_AUTHENTICATION_CLASSES": ["api_keys.authentication.APIKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["api_keys.permissions.HasScope"],
     # Every limit is checked by the authentication, before the key lookup, in one Redis round trip
-    # (persistence_site.throttling), so DRF's own throttles are not used.
+    # (core.throttling), so DRF's own throttles are not used.
     "DEFAULT_THROTTLE_CLASSES": [],
     "DEFAULT_THROTTLE_RATES": {
         "api_key": THROTTLE_RATE_KEY,
@@ -334,7 +334,7 @@ REST_FRAMEWORK = {
     },
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "UNAUTHENTICATED_USER": None,
-    "EXCEPTION_HANDLER": "persistence_site.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
@@ -383,10 +383,10 @@ LOG_FORMAT = choice(env, "LOG_FORMAT", LOG_FORMATS, "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_context": {"()": "persistence_site.logging_setup.RequestContextFilter"}},
+    "filters": {"request_context": {"()": "core.logging_setup.RequestContextFilter"}},
     "formatters": {
         "json": {
-            "()": "persistence_site.logging_setup.JsonFormatter",
+            "()": "core.logging_setup.JsonFormatter",
             "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
         },
         "console": {

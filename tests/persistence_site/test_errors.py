@@ -8,7 +8,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from persistence_site.errors import BufferFull, InvalidQuery, flatten_errors
+from core.errors import BufferFull, InvalidQuery, flatten_errors
 
 
 class _Echo(APIView):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from persistence_site.errors import BufferFull
+from core.errors import BufferFull
 from storage_backends.buffer import KEEP_FIRST, SessionsDeleting
 from storage_backends.redis_buffer import RedisWriteBuffer
 from tests.factories import session_record

@@ -13,7 +13,7 @@ import time
 import pytest
 from django.db import connections
 
-from persistence_site.errors import BufferFull
+from core.errors import BufferFull
 from storage_backends.buffer import SessionsDeleted, SessionsNotBuffered
 from storage_backends.records import encode
 from storage_backends.redis_buffer import RedisWriteBuffer

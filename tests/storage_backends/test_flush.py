@@ -13,8 +13,8 @@ import threading
 import pytest
 from django.db import connection, connections
 
-from persistence_site import metrics
-from persistence_site.errors import FlushFailed
+from core import metrics
+from core.errors import FlushFailed
 from storage_backends.flush import flush_all
 from storage_backends.models import DeadLetter
 from storage_backends.sql import SQLBackend

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from persistence_site.errors import NotFound
+from core.errors import NotFound
 from storage_backends.flush import flush_all
 from storage_backends.models import DeadLetter
 from tests.factories import session_record, task_record

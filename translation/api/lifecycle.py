@@ -20,7 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from persistence_site.errors import validated
+from core.errors import validated
 from recovery import openapi
 from recovery.representation import session_detail
 from translation.services.lifecycle import session_delete, session_status_update, sessions_cleanup

@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from persistence_site.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from recovery import openapi
 from translation.api.lifecycle import SessionDeleteMixin
 from translation.models import SessionStatus, TaskStatus

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from persistence_site.errors import MalformedJSON
+from core.errors import MalformedJSON
 from recovery.openapi import ErrorOut
 from translation.services.ingest import buffer_flush, session_batch_upsert, task_batch_upsert
 from translation.validation import SessionBatchIn, TaskBatchIn, validate_batch

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any, NoReturn
 
-from persistence_site.errors import FlushFailed, ServiceUnavailable, SessionNotFound
+from core.errors import FlushFailed, ServiceUnavailable, SessionNotFound
 from storage_backends import registry
 from storage_backends.buffer import SESSIONS, TASKS, SessionsDeleted, SessionsNotBuffered, get_write_buffer
 from storage_backends.flush import FlushResult, flush_all

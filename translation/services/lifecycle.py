@@ -36,7 +36,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import audited
-from persistence_site.errors import FlushFailed, NotFound, ServiceUnavailable
+from core.errors import FlushFailed, NotFound, ServiceUnavailable
 from recovery.representation import SESSION_FIELDS
 from recovery.selectors import IDS_PER_QUERY, session_row_get, task_status_counts
 from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer

@@ -19,8 +19,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from persistence_site.errors import validated
-from persistence_site.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from core.errors import validated
+from core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from recovery.openapi import ErrorOut
 from users import selectors, services
 from users.validation import SessionCreateIn, UserCreateIn, UserUpdateIn, ValidateIn

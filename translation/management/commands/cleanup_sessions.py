@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from persistence_site.errors import ServiceUnavailable
+from core.errors import ServiceUnavailable
 from translation.services.lifecycle import sessions_cleanup
 
 

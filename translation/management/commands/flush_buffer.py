@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from persistence_site.errors import ServiceUnavailable
+from core.errors import ServiceUnavailable
 from storage_backends.buffer import get_write_buffer
 from storage_backends.flush import flush_all
 

@@ -2,7 +2,7 @@
 
 The request id lives in a context variable set by ``RequestLogMiddleware``; the filter copies it
 onto every record so that any logger's line can be tied to its request. With tracing on
-(persistence_site.tracing), the filter adds the current span's ``trace_id`` and ``span_id`` too
+(core.tracing), the filter adds the current span's ``trace_id`` and ``span_id`` too
 (empty strings outside any span); with tracing off they are absent, and cost nothing.
 
     logger.info("batch accepted", extra={"collection": "translation_tasks", "count": 100})
@@ -15,7 +15,7 @@ import logging
 
 from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
 
-from persistence_site import tracing
+from core import tracing
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 

@@ -18,7 +18,7 @@ from typing import Any
 from django import forms
 from django.db.models import QuerySet
 
-from persistence_site.errors import InvalidQuery
+from core.errors import InvalidQuery
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100

@@ -23,7 +23,7 @@ On, it instruments Django (a span per request, continuing an incoming ``tracepar
 service's own spans come from ``span``/``traced``. Keyword attributes are recorded as
 ``persistence.<name>``; ``attributes={...}`` takes names as they are (semantic conventions such as
 ``db.system.name``). Log lines get the current ``trace_id`` and ``span_id``
-(persistence_site.logging_setup).
+(core.logging_setup).
 """
 
 from __future__ import annotations

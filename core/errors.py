@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from rest_framework import exceptions, status
 
-from persistence_site import tracing
+from core import tracing
 
 if TYPE_CHECKING:
     from rest_framework.response import Response

@@ -5,7 +5,7 @@ Django's ``RedisCacheClient.get_client`` constructs a new ``redis.Redis`` for ev
 connection pools are already shared; this keeps one client per pool as well. ``redis.Redis`` is
 thread-safe, and its pool re-opens connections after a fork.
 
-    CACHES = {"default": {"BACKEND": "persistence_site.cache.RedisCache", "LOCATION": "redis://..."}}
+    CACHES = {"default": {"BACKEND": "core.cache.RedisCache", "LOCATION": "redis://..."}}
 """
 
 from __future__ import annotations
