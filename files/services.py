@@ -73,7 +73,7 @@ def check_session(session_id: str | None) -> None:
     """422 SESSION_NOT_FOUND unless the session exists (stored or buffered)."""
     if session_id is None:
         return
-    from recovery.selectors import session_row_get
+    from translation.selectors import session_row_get
 
     if session_row_get(session_id=session_id) is None:
         raise SessionNotFound(

@@ -20,15 +20,12 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from core.errors import ServiceUnavailable
-from recovery.selectors import (
-    dead_letters_pending_count,
-    incomplete_sessions_list,
-    task_status_counts,
-)
+from recovery.selectors import dead_letters_pending_count, incomplete_sessions_list
 from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer
 from storage_backends.records import us_to_datetime
 from system.health import database_healthy
 from translation.models import Session, SessionStatus, TaskStatus
+from translation.selectors import task_status_counts
 
 # Sessions per page when comparing counters: one GROUP BY and one buffer lookup per page.
 SESSIONS_PER_PAGE = 1000

@@ -25,8 +25,8 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from core.errors import NotFound, ServiceUnavailable
-from recovery.representation import progress
 from translation.models import Session, Task
+from translation.representation import progress
 from translation.services.lifecycle import session_delete
 
 # Rows the tasks list counts at most: COUNT(*) over millions of rows takes seconds on InnoDB, and

@@ -256,7 +256,7 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_BEAT_SCHEDULE.update(
     {
         "cleanup-expired-sessions": {
-            "task": "recovery.tasks.cleanup_expired_sessions",
+            "task": "translation.tasks.cleanup_expired_sessions",
             "schedule": crontab(hour=3, minute=17),
         }
     }

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import MalformedJSON
-from recovery.openapi import ErrorOut
+from core.openapi import ErrorOut
 from translation.services.ingest import buffer_flush, session_batch_upsert, task_batch_upsert
 from translation.validation import SessionBatchIn, TaskBatchIn, validate_batch
 

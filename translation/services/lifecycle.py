@@ -37,12 +37,12 @@ from django.utils import timezone
 
 from audit.services import audited
 from core.errors import FlushFailed, NotFound, ServiceUnavailable
-from recovery.representation import SESSION_FIELDS
-from recovery.selectors import IDS_PER_QUERY, session_row_get, task_status_counts
 from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer
 from storage_backends.flush import flush_paused
 from storage_backends.records import ID_FIELDS
 from translation.models import Session, SessionStatus, Task
+from translation.representation import SESSION_FIELDS
+from translation.selectors import IDS_PER_QUERY, session_row_get, task_status_counts
 
 logger = logging.getLogger(__name__)
 

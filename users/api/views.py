@@ -20,8 +20,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import validated
+from core.openapi import ErrorOut
 from core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from recovery.openapi import ErrorOut
 from users import selectors, services
 from users.validation import SessionCreateIn, UserCreateIn, UserUpdateIn, ValidateIn
 

@@ -1,4 +1,4 @@
-"""Output shapes of sessions and tasks for the recovery and lifecycle answers (docs/api.md §1, §4, §5).
+"""Output shapes of sessions and tasks for the query, recovery and lifecycle answers (docs/api.md §1, §4, §5).
 
 Plain functions over ``.values()`` rows (or the buffer's model-ready dicts), not DRF serializers:
 a restore renders 100,000+ tasks, and a serializer costs tens of microseconds per row where these
@@ -8,8 +8,7 @@ with ``Z``.
     row = Session.objects.filter(pk=sid).values(*SESSION_FIELDS).first()
     body = session_detail(row)   # every field + pending_tasks, progress, estimated_completion
 
-When the read path's output serializers (translation/api/serializers_out.py) land, the derived
-fields should come from one place; these functions follow the same contract rules.
+The OpenAPI descriptions of these shapes are translation.openapi (documentation only).
 """
 
 from __future__ import annotations
