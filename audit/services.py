@@ -6,7 +6,7 @@
 
 Events go through the write buffer like tasks (202, durable, flushed to the ``audit_logs`` backend)
 and are append-only: the buffer keeps the first accepted write of an ``event_id``
-(``storage_backends.buffer.KEEP_FIRST``) and the backend ignores a later one.
+(declared ``keep_first``, storage_backends.catalog) and the backend ignores a later one.
 
 Other apps import ``record_event`` (never the reverse: this app imports no other app).
 """
@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from audit import metrics
 from audit.middleware import current_request
-from core.errors import BufferFull, ServiceUnavailable
+from core.exceptions import BufferFull, StorageUnavailable
 from storage_backends import registry
 from storage_backends.buffer import get_write_buffer
 from storage_backends.search import AUDIT_LOGS
@@ -60,7 +60,7 @@ def _utc_text(value: dt.datetime) -> str:
 
 def audit_logs_batch_add(*, records: list[dict[str, Any]]) -> int:
     """Buffer validated events (all or none); returns how many were accepted. Raises
-    ``BufferFull``/``ServiceUnavailable`` (503) when the buffer cannot take them."""
+    ``BufferFull``/``StorageUnavailable`` (503) when the buffer cannot take them."""
     get_write_buffer().add(AUDIT_LOGS, _stamp(records))
     return len(records)
 
@@ -174,7 +174,7 @@ def record_event(
         get_write_buffer().add(AUDIT_LOGS, [record])
     except Exception as exc:
         metrics.EVENTS_DROPPED.inc()
-        if isinstance(exc, ServiceUnavailable) and not isinstance(exc, BufferFull):
+        if isinstance(exc, StorageUnavailable) and not isinstance(exc, BufferFull):
             _paused_until = time.monotonic() + UNREACHABLE_PAUSE_SECONDS
         logger.error(
             "audit event not recorded",

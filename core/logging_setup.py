@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
 
@@ -35,7 +36,9 @@ class RequestContextFilter(logging.Filter):
 class JsonFormatter(_BaseJsonFormatter):
     """python-json-logger with the field names the service's log pipeline expects."""
 
-    def add_fields(self, log_record: dict, record: logging.LogRecord, message_dict: dict) -> None:
+    def add_fields(
+        self, log_record: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
         super().add_fields(log_record, record, message_dict)
         log_record["timestamp"] = log_record.pop("asctime", None) or self.formatTime(record)
         log_record["level"] = log_record.pop("levelname", record.levelname)

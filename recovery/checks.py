@@ -19,7 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError
 
-from core.errors import ServiceUnavailable
+from core.exceptions import StorageUnavailable
 from recovery.selectors import dead_letters_pending_count, incomplete_sessions_list
 from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer
 from storage_backends.records import us_to_datetime
@@ -200,7 +200,7 @@ def recovery_check_run(
                 problems.append(
                     f"{len(mismatches)} sessions have counters that disagree with their task rows"
                 )
-    except (DatabaseError, ServiceUnavailable) as exc:
+    except (DatabaseError, StorageUnavailable) as exc:
         problems.append(f"the check could not finish: {exc}")
     report["ok"] = not problems
     return report

@@ -56,10 +56,10 @@ from django.db import Error as DjangoDatabaseError
 from django.utils import timezone
 
 from core import metrics, tracing
-from core.errors import FlushFailed, ServiceUnavailable
-from storage_backends import registry
+from core.exceptions import FlushFailed, StorageUnavailable
+from storage_backends import catalog, registry
 from storage_backends.base import PermanentWriteError, TransientWriteError, UnknownWriteError
-from storage_backends.buffer import COLLECTIONS, ITEM_TYPE, SESSIONS, TASKS, WriteBuffer, get_write_buffer
+from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer
 from storage_backends.dead_letters import dead_letters_store
 from storage_backends.models import BufferCheckpoint
 from storage_backends.records import BufferedRecord, decode
@@ -83,8 +83,10 @@ _chunk_sizes: dict[str, int] = {}
 
 @dataclass
 class FlushResult:
-    written: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COLLECTIONS, 0))
-    dead_lettered: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COLLECTIONS, 0))
+    written: dict[str, int] = field(default_factory=lambda: dict.fromkeys(catalog.buffered_collections(), 0))
+    dead_lettered: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(catalog.buffered_collections(), 0)
+    )
     deferred: int = 0
     retrying: int = 0
     skipped: list[str] = field(default_factory=list)
@@ -134,7 +136,7 @@ def _flush_all(buffer: WriteBuffer, wait: float, budget: float | None) -> FlushR
     result = FlushResult()
     close_old_connections()
     _check_buffer_continuity(buffer)
-    for collection in COLLECTIONS:
+    for collection in catalog.buffered_collections():
         remaining = wait if deadline is None else max(0.0, min(wait, deadline - time.monotonic()))
         lock = buffer.flush_lock(collection, remaining)
         if lock is None:
@@ -212,7 +214,7 @@ def flush_paused(
 def _flush_collection(
     buffer: WriteBuffer, collection: str, lock: Any, deadline: float | None, result: FlushResult
 ) -> None:
-    item_type = ITEM_TYPE[collection]
+    item_type = catalog.item_type(collection)
     started = time.perf_counter()
     written_before = result.written[collection]
     try:
@@ -227,7 +229,7 @@ def _flush_collection(
             with tracing.span("buffer.flush_chunk", collection=collection, record_count=len(chunk)):
                 _flush_chunk(buffer, collection, chunk, lock, result)
             _adapt_chunk_size(collection, len(chunk), time.perf_counter() - chunk_started)
-    except (FlushFailed, ServiceUnavailable):
+    except (FlushFailed, StorageUnavailable):
         metrics.FLUSH_ERRORS.labels(type=item_type).inc()
         raise
     except (TransientWriteError, DjangoDatabaseError) as exc:
@@ -334,7 +336,7 @@ def _adapt_chunk_size(collection: str, rows: int, seconds: float) -> None:
     elif seconds > TARGET_CHUNK_SECONDS * 2:
         size = max(int(size / 1.5), low)
     _chunk_sizes[collection] = size
-    metrics.FLUSH_CHUNK_SIZE.labels(type=ITEM_TYPE[collection]).set(size)
+    metrics.FLUSH_CHUNK_SIZE.labels(type=catalog.item_type(collection)).set(size)
 
 
 def _flush_chunk(
@@ -422,7 +424,7 @@ def _write_isolating(
         _write_isolating(buffer, collection, entries[middle:], records[middle:], lock, result)
         return
     result.written[collection] += len(entries)
-    metrics.FLUSHED_ITEMS.labels(type=ITEM_TYPE[collection]).inc(len(entries))
+    metrics.FLUSHED_ITEMS.labels(type=catalog.item_type(collection)).inc(len(entries))
     buffer.remove_flushed(collection, entries)
 
 
@@ -441,14 +443,14 @@ def _partially_written(
     stored = [e for e in entries if e.record_id not in refused]
     if stored:
         result.written[collection] += len(stored)
-        metrics.FLUSHED_ITEMS.labels(type=ITEM_TYPE[collection]).inc(len(stored))
+        metrics.FLUSHED_ITEMS.labels(type=catalog.item_type(collection)).inc(len(stored))
         buffer.remove_flushed(collection, stored)
     for entry in permanent:
         _dead_letter(buffer, collection, [entry], exc.permanent[entry.record_id], result)
     if transient:
         buffer.record_failures(collection, transient)
         result.retrying += len(transient)
-        metrics.FLUSH_RECORD_FAILURES.labels(type=ITEM_TYPE[collection]).inc(len(transient))
+        metrics.FLUSH_RECORD_FAILURES.labels(type=catalog.item_type(collection)).inc(len(transient))
         logger.warning(
             "records refused for now by the backend; they stay buffered for the next flush",
             extra={
@@ -468,7 +470,7 @@ def _set_aside(
         attempts = buffer.record_failures(collection, [entry])[entry.record_id]
         if attempts < settings.FLUSH_MAX_ATTEMPTS:
             result.retrying += 1
-            metrics.FLUSH_RECORD_FAILURES.labels(type=ITEM_TYPE[collection]).inc()
+            metrics.FLUSH_RECORD_FAILURES.labels(type=catalog.item_type(collection)).inc()
             logger.warning(
                 "record failed with an unknown error; it stays buffered for the next flush",
                 extra={

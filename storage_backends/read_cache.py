@@ -40,7 +40,7 @@ from django.conf import settings
 from django.db import transaction
 from prometheus_client import Counter
 
-from core.errors import ServiceUnavailable
+from core.exceptions import StorageUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def _redis() -> redis.Redis | None:
 
 
 def _prefix() -> str:
-    return settings.READ_CACHE_KEY_PREFIX
+    return str(settings.READ_CACHE_KEY_PREFIX)
 
 
 class _LocalVersions:
@@ -206,7 +206,7 @@ class ReadCache:
 def invalidate(*version_keys: str) -> None:
     """Replace the versions now, so every entry stamped with them is dead on every instance.
 
-    Raises ``ServiceUnavailable`` when Redis cannot be told: the caller refuses its write then.
+    Raises ``StorageUnavailable`` when Redis cannot be told: the caller refuses its write then.
     """
     if not settings.READ_CACHE_ENABLED:
         return
@@ -222,7 +222,7 @@ def invalidate(*version_keys: str) -> None:
             pipe.set(f"{prefix}:v:{version_key}", secrets.token_hex(8), ex=VERSION_TTL)
         pipe.execute()
     except redis.RedisError as exc:
-        raise ServiceUnavailable("The cache store is unavailable; retry later.") from exc
+        raise StorageUnavailable("The cache store is unavailable; retry later.") from exc
 
 
 def invalidate_on_commit(*version_keys: str) -> None:
@@ -239,7 +239,7 @@ def invalidate_on_commit(*version_keys: str) -> None:
     def again() -> None:
         try:
             invalidate(*keys)
-        except ServiceUnavailable:
+        except StorageUnavailable:
             # Redis failed between the two calls; entries stamped since the first replacement
             # live at most READ_CACHE_L2_SECONDS.
             logger.error("read cache: invalidation after commit failed for %s", keys)

@@ -29,7 +29,7 @@ from django.conf import settings
 from django.core.checks import Warning, register
 
 from core import tracing
-from core.errors import ServiceUnavailable
+from core.exceptions import StorageUnavailable
 from storage_backends.user_sessions import (
     Session,
     UserSessionStore,
@@ -174,7 +174,7 @@ def _client(url: str) -> redis.Redis:
 def sessions_redis() -> redis.Redis:
     """The Redis of user sessions (USER_SESSIONS_REDIS_URL, default REDIS_URL)."""
     if not settings.USER_SESSIONS_REDIS_URL:
-        raise ServiceUnavailable("No Redis is configured for user sessions (USER_SESSIONS_REDIS_URL).")
+        raise StorageUnavailable("No Redis is configured for user sessions (USER_SESSIONS_REDIS_URL).")
     return _client(settings.USER_SESSIONS_REDIS_URL)
 
 
@@ -184,7 +184,7 @@ def _unavailable_when_down() -> Iterator[None]:
         yield
     except redis.RedisError as exc:
         logger.warning("user-session Redis unavailable: %s", exc)
-        raise ServiceUnavailable("The user-session store is unavailable; retry later.") from None
+        raise StorageUnavailable("The user-session store is unavailable; retry later.") from None
 
 
 def _record(session_id: str, flat: list[str]) -> Session:
@@ -256,7 +256,7 @@ class RedisUserSessions(UserSessionStore):
 
     def get(self, session_id: str) -> Session | None:
         with _unavailable_when_down(), tracing.span("user_sessions.get", store="redis"):
-            flat = sessions_redis().execute_command(
+            flat = sessions_redis().execute_command(  # type: ignore[no-untyped-call]
                 "HGETALL", f"{settings.USER_SESSIONS_KEY_PREFIX}:s:{session_id}"
             )
         if not flat:
@@ -282,7 +282,7 @@ class RedisUserSessions(UserSessionStore):
     def health_check(self) -> bool:
         try:
             return bool(sessions_redis().ping())
-        except (redis.RedisError, ServiceUnavailable):
+        except (redis.RedisError, StorageUnavailable):
             return False
 
 

@@ -13,4 +13,10 @@ class SystemConfig(AppConfig):
         from system.selectors import storage_backend_names
 
         initialise_backend_labels(storage_backend_names())
+        # The last app: every collection is declared by now, so the routing table can be checked.
+        from django.conf import settings
+
+        from storage_backends.registry import validate_routes
+
+        validate_routes(getattr(settings, "STORAGE_BACKENDS", {}))
         from system import checks  # noqa: F401  (registers the deployment checks)

@@ -30,7 +30,8 @@ class BufferSizeCollector:
     """
 
     def collect(self) -> Iterator[Metric]:
-        from storage_backends.buffer import ITEM_TYPE, get_write_buffer
+        from storage_backends import catalog
+        from storage_backends.buffer import get_write_buffer
 
         family = GaugeMetricFamily(
             "persistence_buffer_size", "Records accepted and not yet flushed, per type.", labels=["type"]
@@ -48,7 +49,8 @@ class BufferSizeCollector:
         except Exception:  # a scrape must not fail because the buffer store is down; /health says so
             logger.warning("metrics: buffer store unavailable; buffer size not reported", exc_info=True)
         else:
-            for collection, item_type in ITEM_TYPE.items():
+            for collection in catalog.buffered_collections():
+                item_type = catalog.item_type(collection)
                 family.add_metric([item_type], counts.get(collection, 0))
             yield size
             yield retrying

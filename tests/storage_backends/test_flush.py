@@ -14,7 +14,7 @@ import pytest
 from django.db import connection, connections
 
 from core import metrics
-from core.errors import FlushFailed
+from core.exceptions import FlushFailed
 from storage_backends.flush import flush_all
 from storage_backends.models import DeadLetter
 from storage_backends.sql import SQLBackend

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any, NoReturn
 
-from core.errors import FlushFailed, ServiceUnavailable, SessionNotFound
+from core.errors import SessionNotFound
+from core.exceptions import FlushFailed, StorageUnavailable
 from storage_backends import registry
 from storage_backends.buffer import SESSIONS, TASKS, SessionsDeleted, SessionsNotBuffered, get_write_buffer
 from storage_backends.flush import FlushResult, flush_all
@@ -75,7 +76,7 @@ def buffer_flush() -> FlushResult:
         result = flush_all(get_write_buffer(), wait=FLUSH_BUDGET_SECONDS, budget=FLUSH_BUDGET_SECONDS)
     except FlushFailed:
         raise
-    except ServiceUnavailable as exc:
+    except StorageUnavailable as exc:
         raise FlushFailed(f"Flush failed: {exc.detail}") from exc
     except Exception as exc:  # never a 500: the records stay buffered whatever went wrong
         logger.exception("flush failed unexpectedly")
