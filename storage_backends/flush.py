@@ -188,19 +188,21 @@ def _check_buffer_continuity(buffer: WriteBuffer) -> None:
 
 @contextlib.contextmanager
 def flush_paused(
-    buffer: WriteBuffer | None = None, *, wait: float = 10, collections: tuple[str, ...] = (SESSIONS, TASKS)
+    collections: tuple[str, ...], buffer: WriteBuffer | None = None, *, wait: float = 10
 ) -> Iterator[WriteBuffer]:
-    """Hold the flush locks of ``collections`` (default sessions, then tasks: the flushers' order,
-    so no deadlock; audit events are independent of a session delete, so their flushes go on).
+    """Hold the flush locks of ``collections``, taken in flush order (the flushers' order, so no
+    deadlock; e.g. a session and its tasks: audit events are independent of a session delete, so
+    their flushes go on).
 
     For operations that must not interleave with a flush, such as deleting a session: a flush that
     had already read the session's records could otherwise write them back after the delete.
     Raises ``FlushFailed`` if a running flush keeps a lock for more than ``wait`` seconds.
     """
     buffer = buffer or get_write_buffer()
+    order = catalog.buffered_collections()
     held = []
     try:
-        for collection in collections:
+        for collection in sorted(collections, key=order.index):
             lock = buffer.flush_lock(collection, wait)
             if lock is None:
                 raise FlushFailed(f"A flush of {collection} held its lock for more than {wait:.0f} s; retry.")
@@ -352,43 +354,53 @@ def _flush_chunk(
         else:
             entries.append(entry)
             records.append(record)
-    if collection == TASKS and entries:
-        entries, records, orphans = _without_unstored_sessions(buffer, entries, records, result)
+    declared = catalog.spec(collection)
+    if declared.parent is not None and entries:
+        entries, records, orphans = _without_unstored_parents(buffer, collection, entries, records, result)
         if orphans:
+            parent = catalog.spec(declared.parent)
             _dead_letter(
                 buffer,
                 collection,
                 orphans,
-                "The task's session does not exist (deleted or never stored).",
+                f"The {declared.item_type}'s {parent.item_type} does not exist (deleted or never stored).",
                 result,
             )
     if entries:
         _write_isolating(buffer, collection, entries, records, lock, result)
 
 
-def _without_unstored_sessions(
-    buffer: WriteBuffer, entries: list[BufferedRecord], records: list[dict[str, Any]], result: FlushResult
+def _without_unstored_parents(
+    buffer: WriteBuffer,
+    collection: str,
+    entries: list[BufferedRecord],
+    records: list[dict[str, Any]],
+    result: FlushResult,
 ) -> tuple[list[BufferedRecord], list[dict[str, Any]], list[BufferedRecord]]:
-    """Split off tasks whose session is not stored: deferred if it is still buffered, else orphans.
+    """Split off records (tasks) whose parent (session; the collection's declared ``parent``) is
+    not stored: deferred if it is still buffered, else orphans.
 
-    The buffer is read first: a session flush commits before it removes the session from the
-    buffer, so a session missing from the buffer now and from the database afterwards exists
-    nowhere. (Read the other way round, a session flushed between the two reads would be in
-    neither, and its valid tasks would be dead-lettered.)
+    The buffer is read first: a parent flush commits before it removes the parent from the
+    buffer, so a parent missing from the buffer now and from storage afterwards exists nowhere.
+    (Read the other way round, a parent flushed between the two reads would be in neither, and
+    its valid children would be dead-lettered.)
     """
-    session_ids = {record["session_id"] for record in records}
-    buffered = set(buffer.get_many(SESSIONS, session_ids))
-    stored = registry.backend(SESSIONS).existing_ids(SESSIONS, session_ids)
-    if stored >= session_ids:
+    declared = catalog.spec(collection)
+    parent, parent_field = declared.parent, declared.parent_field
+    assert parent is not None and parent_field is not None  # catalog.declare checks both
+    parent_ids = {record[parent_field] for record in records}
+    buffered = set(buffer.get_many(parent, parent_ids))
+    stored = registry.backend(parent).existing_ids(parent, parent_ids)
+    if stored >= parent_ids:
         return entries, records, []
     keep_entries, keep_records, orphans = [], [], []
     for entry, record in zip(entries, records, strict=True):
-        sid = record["session_id"]
+        sid = record[parent_field]
         if sid in stored:
             keep_entries.append(entry)
             keep_records.append(record)
         elif sid in buffered:
-            result.deferred += 1  # its session arrived after the session flush began
+            result.deferred += 1  # its parent arrived after the parent's flush began
         else:
             orphans.append(entry)
     return keep_entries, keep_records, orphans

@@ -253,7 +253,7 @@ def test_flush_paused_keeps_flushers_out_until_released(write_buffer):
     from storage_backends.flush import flush_paused
 
     write_buffer.add(SESSIONS, [session_record("s-1")])
-    with flush_paused(write_buffer, wait=1):
+    with flush_paused((SESSIONS, TASKS), write_buffer, wait=1):
         result = flush_all(write_buffer, wait=0)
         assert result.skipped == [SESSIONS, TASKS]
         with pytest.raises(FlushFailed):

@@ -76,7 +76,7 @@ def _after_delete(session_ids: list[str]) -> None:
 @contextlib.contextmanager
 def _flushes_paused(buffer: WriteBuffer) -> Iterator[None]:
     try:
-        with flush_paused(buffer):
+        with flush_paused((SESSIONS, TASKS), buffer):
             yield
     except FlushFailed as exc:  # a long flush kept its lock: nothing of this step was done
         raise StorageUnavailable(f"A flush is running and did not yield; retry. ({exc.detail})") from exc
