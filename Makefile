@@ -13,8 +13,8 @@ run:            ## set up and run the service on the embedded default at http://
 test:           ## set up and run the full test suite against MariaDB and Redis
 	scripts/test.sh $(PYTEST_ARGS)
 
-lint:           ## ruff lint + format check
-	$(VENV)/ruff check . && $(VENV)/ruff format --check .
+lint:           ## ruff lint + format check, import contracts (import-linter), mypy strict on core/storage/client
+	$(VENV)/ruff check . && $(VENV)/ruff format --check . && $(VENV)/lint-imports && $(VENV)/mypy
 
 format:
 	$(VENV)/ruff check --fix . && $(VENV)/ruff format .

@@ -2,7 +2,7 @@
 
 Every request is first counted against the per-client-address limit (and its key's), and an address
 that failed authentication too often in the current window gets 429 THROTTLED without its key being
-looked up (persistence_site.throttling): refused and anonymous requests are rate limited too. A key
+looked up (core.throttling): refused and anonymous requests are rate limited too. A key
 verified in the last ``API_KEY_CACHE_SECONDS`` (5) is taken from this process's memory, so a
 revoked key stops working within that time.
 
@@ -26,7 +26,7 @@ from rest_framework.request import Request
 from rest_framework_api_key.permissions import KeyParser
 
 from api_keys.models import APIKey
-from persistence_site.throttling import RequestLimits
+from core.throttling import RequestLimits
 
 HEADER = "X-API-Key"
 WWW_AUTHENTICATE = f'APIKey realm="api", header="{HEADER}"'

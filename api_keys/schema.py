@@ -16,7 +16,7 @@ from api_keys.scopes import ANY, required_scope
 ERROR_COMPONENT = "ApiError"
 ERROR_SCHEMA = {
     "type": "object",
-    "description": "The error body of every 4xx/5xx answer (API.md §0).",
+    "description": "The error body of every 4xx/5xx answer (docs/api.md §0).",
     "properties": {
         "detail": {"type": "string"},
         "error_code": {"type": "string"},

@@ -1,4 +1,4 @@
-"""API key scopes and the rule that says which scope a request needs (API.md §0).
+"""API key scopes and the rule that says which scope a request needs (docs/api.md §0).
 
 A view declares ``required_scope`` ("read", "write", "admin", or "any" for any valid key), or a
 mapping of HTTP method to scope when one view serves methods of different scopes; without a

@@ -1,4 +1,4 @@
-"""Audit events (API.md §9), as the SQL search backend stores them (storage_backends.search_sql).
+"""Audit events (docs/api.md §9), as the SQL search backend stores them (storage_backends.search_sql).
 
 Append-only: rows are inserted once (a second write of an ``event_id`` is ignored) and leave only
 by retention, whole months at a time. ``timestamp`` is when it happened (the client's, or the
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from persistence_site.db_fields import ExactCharField
+from core.db_fields import ExactCharField
 
 
 class ActorType(models.TextChoices):

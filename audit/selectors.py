@@ -1,4 +1,4 @@
-"""Reads of audit events (API.md §9): the query, export and stats endpoints, on the search backend.
+"""Reads of audit events (docs/api.md §9): the query, export and stats endpoints, on the search backend.
 
     body = audit_logs_page(query=request.query_params)         # {"total", ..., "items", "next_cursor"}
     for chunk in audit_logs_export(query=request.query_params, fmt="csv"): ...
@@ -11,7 +11,7 @@ date as ``to`` covers that whole day) and ``q`` (full text over ``message``: eve
 separated term must occur; see storage_backends.search_sql for how each backend matches).
 Values are compared exactly as sent (nothing is stripped). A malformed one is a 400 INVALID_QUERY.
 
-Paging: ``page``/``page_size`` (API.md §0) for the first 10,000 matches (``MAX_OFFSET_WINDOW``, the
+Paging: ``page``/``page_size`` (docs/api.md §0) for the first 10,000 matches (``MAX_OFFSET_WINDOW``, the
 window an OpenSearch index allows), and ``cursor`` beyond: every page answers ``next_cursor`` (null
 on the last page), an opaque token to pass back as ``cursor`` with the same filters and order; the
 next page then starts strictly after the last item seen (``page`` is then ignored and answered as
@@ -38,9 +38,9 @@ from django import forms
 from django.core import signing
 from django_filters.fields import IsoDateTimeField
 
-from persistence_site.errors import InvalidQuery
-from persistence_site.json_codec import dumps
-from persistence_site.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, form_errors
+from core.errors import InvalidQuery
+from core.json_codec import dumps
+from core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, form_errors
 from storage_backends import registry
 from storage_backends.search import AUDIT_LOGS, AuditQuery, AuditSearchBackend, SearchCursor
 

@@ -1,4 +1,4 @@
-"""Writes of audit events (API.md §9): batches from clients, the service's own events, retention.
+"""Writes of audit events (docs/api.md §9): batches from clients, the service's own events, retention.
 
     audit_logs_batch_add(records=validate_audit_batch(body))      # POST /api/v1/audit/logs/batch
     record_event("session.delete", resource_type="session", resource_id=sid, request=request)
@@ -6,7 +6,7 @@
 
 Events go through the write buffer like tasks (202, durable, flushed to the ``audit_logs`` backend)
 and are append-only: the buffer keeps the first accepted write of an ``event_id``
-(``storage_backends.buffer.KEEP_FIRST``) and the backend ignores a later one.
+(declared ``keep_first``, storage_backends.catalog) and the backend ignores a later one.
 
 Other apps import ``record_event`` (never the reverse: this app imports no other app).
 """
@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from audit import metrics
 from audit.middleware import current_request
-from persistence_site.errors import BufferFull, ServiceUnavailable
+from core.exceptions import BufferFull, StorageUnavailable
 from storage_backends import registry
 from storage_backends.buffer import get_write_buffer
 from storage_backends.search import AUDIT_LOGS
@@ -60,7 +60,7 @@ def _utc_text(value: dt.datetime) -> str:
 
 def audit_logs_batch_add(*, records: list[dict[str, Any]]) -> int:
     """Buffer validated events (all or none); returns how many were accepted. Raises
-    ``BufferFull``/``ServiceUnavailable`` (503) when the buffer cannot take them."""
+    ``BufferFull``/``StorageUnavailable`` (503) when the buffer cannot take them."""
     get_write_buffer().add(AUDIT_LOGS, _stamp(records))
     return len(records)
 
@@ -89,7 +89,7 @@ def _actor_of(request: Any) -> tuple[str, str] | None:
 
 def _client_address(request: Any) -> str | None:
     try:
-        from persistence_site.throttling import client_address
+        from core.throttling import client_address
 
         return client_address(request) or None
     except Exception:  # an address is a nice-to-have of the event, never a reason to lose it
@@ -111,7 +111,7 @@ def _json_safe(details: dict[str, Any] | None) -> dict[str, Any]:
         return {}
     import orjson
 
-    from persistence_site.values import check_free_json
+    from core.values import check_free_json
 
     try:
         cleaned = orjson.loads(orjson.dumps(details, default=str))
@@ -174,7 +174,7 @@ def record_event(
         get_write_buffer().add(AUDIT_LOGS, [record])
     except Exception as exc:
         metrics.EVENTS_DROPPED.inc()
-        if isinstance(exc, ServiceUnavailable) and not isinstance(exc, BufferFull):
+        if isinstance(exc, StorageUnavailable) and not isinstance(exc, BufferFull):
             _paused_until = time.monotonic() + UNREACHABLE_PAUSE_SECONDS
         logger.error(
             "audit event not recorded",

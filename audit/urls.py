@@ -1,4 +1,4 @@
-"""Routes under /api/v1/audit (API.md §9)."""
+"""Routes under /api/v1/audit (docs/api.md §9)."""
 
 from django.urls import path
 

@@ -1,8 +1,8 @@
-"""Validation of audit batch bodies (API.md §9) with pydantic v2, in translation.validation's style.
+"""Validation of audit batch bodies (docs/api.md §9) with pydantic v2, in translation.validation's style.
 
 Strict types (a number where a string is expected is a 422, never coerced), unknown keys refused,
 every invalid record reported by index and field, all or nothing. The value rules are the
-contract's (persistence_site.values): ids, timestamps, strings without U+0000, free JSON.
+contract's (core.values): ids, timestamps, strings without U+0000, free JSON.
 
 Limits the contract leaves open, chosen here (and in the model's columns):
 
@@ -38,8 +38,8 @@ from pydantic import (
 )
 
 from audit.models import AuditEvent
-from persistence_site.errors import BatchTooLarge, MalformedJSON, RequestValidationError
-from persistence_site.values import check_free_json, check_id, no_nul, parse_timestamp
+from core.errors import BatchTooLarge, MalformedJSON, RequestValidationError
+from core.values import check_free_json, check_id, no_nul, parse_timestamp
 
 MAX_BATCH = 1000
 MAX_MESSAGE = 10_000

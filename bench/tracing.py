@@ -95,7 +95,7 @@ def main() -> None:
         if args.mode in ("off", "both"):
             means["off"] = report("off", measure(args.requests, args.warmup))
         if args.mode in ("on", "both"):
-            from persistence_site import tracing
+            from core import tracing
             from tests.tracing.collector import OTLPCollector
 
             with OTLPCollector() as collector:

@@ -1,4 +1,4 @@
-"""The files app (API.md §7): metadata of uploaded files; the bytes live in the object store.
+"""The files app (docs/api.md §7): metadata of uploaded files; the bytes live in the object store.
 
 Dependencies go one way: files imports translation (a file's session must exist) and registers
 itself on translation's session-delete hook here, so translation never imports files.

@@ -1,10 +1,11 @@
-"""Domain errors of the files app, in the contract's error shape (persistence_site.errors)."""
+"""Domain errors of the files app, in the contract's error shape (core.errors)."""
 
 from __future__ import annotations
 
 from rest_framework import status
 
-from persistence_site.errors import ServiceError, ServiceUnavailable
+from core.errors import ServiceError
+from core.exceptions import StorageUnavailable
 
 
 class UploadIncomplete(ServiceError):
@@ -13,5 +14,5 @@ class UploadIncomplete(ServiceError):
     default_detail = "The file's bytes are not (completely) stored."
 
 
-class ObjectStoreUnavailable(ServiceUnavailable):
+class ObjectStoreUnavailable(StorageUnavailable):
     default_detail = "The object store is unavailable; retry later."

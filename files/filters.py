@@ -1,4 +1,4 @@
-"""Query-parameter filters of GET /api/v1/storage/files (API.md §7), like translation.filters."""
+"""Query-parameter filters of GET /api/v1/storage/files (docs/api.md §7), like translation.filters."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""File metadata (API.md §7). The bytes are in the object store under ``object_key``.
+"""File metadata (docs/api.md §7). The bytes are in the object store under ``object_key``.
 
 A row is written only after its bytes are stored (``available``), or before a direct upload as
 ``pending``; a crash between storing bytes and writing the row leaves an orphan object, which the

@@ -12,8 +12,8 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from core.errors import NotFound
 from files.models import File
-from persistence_site.errors import NotFound
 
 FILE_FIELDS = (
     "file_id",
@@ -38,7 +38,7 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 def file_repr(row: File) -> dict[str, Any]:
-    """The File of API.md §7."""
+    """The File of docs/api.md §7."""
     body = {name: getattr(row, name) for name in FILE_FIELDS}
     for name in ("expires_at", "created_at", "updated_at"):
         body[name] = _iso(body[name])

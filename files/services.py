@@ -27,12 +27,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audited
+from core.errors import NotFound, SessionNotFound
 from files import metrics
 from files.errors import ObjectStoreUnavailable, UploadIncomplete
 from files.models import File, FileStatus
 from files.selectors import file_get, visible
 from files.uploads import StoredUpload
-from persistence_site.errors import NotFound, SessionNotFound
 from storage_backends.object_store import ObjectStore, ObjectStoreError, get_object_store
 
 logger = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def check_session(session_id: str | None) -> None:
     """422 SESSION_NOT_FOUND unless the session exists (stored or buffered)."""
     if session_id is None:
         return
-    from recovery.selectors import session_row_get
+    from translation.selectors import session_row_get
 
     if session_row_get(session_id=session_id) is None:
         raise SessionNotFound(

@@ -18,7 +18,7 @@ from typing import Any
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 
-from persistence_site.errors import PayloadTooLarge
+from core.errors import PayloadTooLarge
 from storage_backends.object_store import ObjectStore, ObjectStoreError, ObjectWriter
 
 FIELD = "file"

@@ -1,4 +1,4 @@
-"""Routes under /api/v1/storage/ (API.md §7)."""
+"""Routes under /api/v1/storage/ (docs/api.md §7)."""
 
 from __future__ import annotations
 

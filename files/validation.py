@@ -1,4 +1,4 @@
-"""Validation of the client fields of an upload (API.md §7): 422 listing each bad field.
+"""Validation of the client fields of an upload (docs/api.md §7): 422 listing each bad field.
 
 fields = validate_upload_url(body)            # JSON body of POST upload-url
 fields = validate_form(request.POST)          # form fields of POST upload
@@ -13,9 +13,9 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from core.errors import RequestValidationError, validated, validation_errors
+from core.values import check_free_json, check_id
 from files.services import FileFields
-from persistence_site.errors import RequestValidationError, validated, validation_errors
-from persistence_site.values import check_free_json, check_id
 
 MIN_EXPIRES_IN, MAX_EXPIRES_IN = 60, 31_536_000
 _CONTROL = re.compile("[\x00-\x1f\x7f]")

@@ -47,7 +47,7 @@ BATCH_PATHS = {
     AUDIT_LOGS: f"{AUDIT_API}/logs/batch",
 }
 KINDS = tuple(BATCH_PATHS)
-#: Records per batch request the service accepts at most (API.md §2).
+#: Records per batch request the service accepts at most (docs/api.md §2).
 MAX_BATCH = 1000
 Record = dict[str, Any]
 

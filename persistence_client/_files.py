@@ -1,4 +1,4 @@
-"""What the sync and async clients share for files (API.md §7): sources, sizes, digests.
+"""What the sync and async clients share for files (docs/api.md §7): sources, sizes, digests.
 
 Small files go up as one multipart POST, streamed from the file object (httpx reads it in
 chunks); files above ``direct_threshold`` bytes go straight to the object store: ``upload-url``,

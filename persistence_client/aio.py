@@ -116,7 +116,7 @@ class AsyncPersistenceClient(ClientBase):
         await self._enqueue(SESSIONS, sessions)
 
     async def persist_audit_logs(self, events: Iterable[Mapping[str, Any]]) -> None:
-        """Buffer audit events (API.md §9), sent like tasks; ``event_id`` and ``timestamp`` are
+        """Buffer audit events (docs/api.md §9), sent like tasks; ``event_id`` and ``timestamp`` are
         filled in here when missing, so a resent batch is idempotent."""
         await self._enqueue(AUDIT_LOGS, audit_events(events))
 
@@ -226,7 +226,7 @@ class AsyncPersistenceClient(ClientBase):
     ) -> AsyncIterator[Record]:
         return self._items(f"{API}/sessions/{segment(session_id)}/tasks", page_size, filters)
 
-    # --- audit logs (API.md §9; scope admin) -------------------------------------------------
+    # --- audit logs (docs/api.md §9; scope admin) -------------------------------------------------
     async def search_audit_logs(
         self, *, order: str = "desc", page_size: int = 100, **filters: Any
     ) -> AsyncIterator[Record]:
@@ -293,7 +293,7 @@ class AsyncPersistenceClient(ClientBase):
         )
         return json_of(response)
 
-    # --- files (API.md §7) --------------------------------------------------------------------
+    # --- files (docs/api.md §7) --------------------------------------------------------------------
     async def upload_file(
         self,
         source: Source,
@@ -423,7 +423,7 @@ class AsyncPersistenceClient(ClientBase):
         if digest.hexdigest() != info["sha256"]:
             raise PersistenceError(f"downloaded bytes of {info['file_id']} do not match its sha256")
 
-    # --- users and user sessions (API.md §8) ------------------------------------------------------
+    # --- users and user sessions (docs/api.md §8) ------------------------------------------------------
     async def create_user(self, user: Mapping[str, Any]) -> Record:
         """Create a user (``username`` required); ``ValidationFailed`` with status 409 when taken."""
         return json_of(await self._call("POST", USERS_API, body=dict(user), timeout=self.timeouts.write))

@@ -130,7 +130,7 @@ class PersistenceClient(ClientBase):
         self._enqueue(TASKS, tasks)
 
     def persist_audit_logs(self, events: Iterable[Mapping[str, Any]]) -> None:
-        """Buffer audit events (API.md §9), sent like tasks (batched, retried, flushed on close).
+        """Buffer audit events (docs/api.md §9), sent like tasks (batched, retried, flushed on close).
         An event without ``event_id`` or ``timestamp`` gets them here (a UUID4, now in UTC), so a
         resent batch is idempotent: the service keeps the first version of each event_id."""
         self._enqueue(AUDIT_LOGS, audit_events(events))
@@ -248,7 +248,7 @@ class PersistenceClient(ClientBase):
             self._call("DELETE", f"{API}/sessions/{segment(session_id)}", timeout=self.timeouts.write)
         )
 
-    # --- audit logs (API.md §9; scope admin) -------------------------------------------------
+    # --- audit logs (docs/api.md §9; scope admin) -------------------------------------------------
     def search_audit_logs(
         self, *, order: str = "desc", page_size: int = 100, **filters: Any
     ) -> Iterator[Record]:
@@ -300,7 +300,7 @@ class PersistenceClient(ClientBase):
             self._call("GET", f"{AUDIT_API}/stats", params=audit_params(filters), timeout=self.timeouts.query)
         )
 
-    # --- files (API.md §7) --------------------------------------------------------------------
+    # --- files (docs/api.md §7) --------------------------------------------------------------------
     def upload_file(
         self,
         source: Source,
@@ -425,7 +425,7 @@ class PersistenceClient(ClientBase):
         if digest.hexdigest() != info["sha256"]:
             raise PersistenceError(f"downloaded bytes of {info['file_id']} do not match its sha256")
 
-    # --- users and user sessions (API.md §8) ------------------------------------------------------
+    # --- users and user sessions (docs/api.md §8) ------------------------------------------------------
     def create_user(self, user: Mapping[str, Any]) -> Record:
         """Create a user (``username`` required); ``ValidationFailed`` with status 409 when taken."""
         return json_of(self._call("POST", USERS_API, body=dict(user), timeout=self.timeouts.write))

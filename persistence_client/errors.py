@@ -1,4 +1,4 @@
-"""Exceptions raised by the client, one per kind of answer of the service (API.md §0)."""
+"""Exceptions raised by the client, one per kind of answer of the service (docs/api.md §0)."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ def _touch(path: str) -> None:
 def _tracing_on(**kwargs):
     """Each pool process (prefork child, or the solo pool's worker) traces when an OTLP endpoint is
     configured: after the fork, as the span exporter's thread would not survive one."""
-    from persistence_site import tracing
+    from core import tracing
 
     tracing.setup(service_name="persistence-worker", django=False)
 
@@ -43,7 +43,7 @@ def _tracing_on(**kwargs):
 @signals.worker_process_shutdown.connect
 def _tracing_flush(**kwargs):
     """A pool process ends (it may leave without running atexit): send the spans it holds."""
-    from persistence_site import tracing
+    from core import tracing
 
     tracing.force_flush()
 

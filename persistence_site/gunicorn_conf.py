@@ -8,7 +8,7 @@ the master, when this file is read. Given by the environment (the Dockerfile set
 directory is used and may be shared with a Celery worker in the same pid namespace (same host or
 container); otherwise each master gets a private temporary one. ``on_starting`` wipes the values
 of processes that no longer run and ``child_exit`` marks a dead worker so its live gauges go.
-Shared between containers (``PROMETHEUS_MULTIPROC_SHARED``, see persistence_site.metrics_files),
+Shared between containers (``PROMETHEUS_MULTIPROC_SHARED``, see system.metrics_files),
 file names carry the host name, and the files of other containers are left to them.
 """
 
@@ -67,7 +67,7 @@ def _written_by_live_process(filename):
     """prometheus_client names its files ``<kind>_<pid>.db`` (``<kind>_<host>-<pid>.db`` when the
     directory is shared between containers); is that process running? Another container's process
     counts as running: its pids are not ours to look up, and its files are its own business."""
-    from persistence_site import metrics_files
+    from system import metrics_files
 
     match = re.fullmatch(r"[a-z_]+?_(?:([A-Za-z0-9.-]+)-)?(\d+)\.db", filename)
     if not match:
@@ -85,17 +85,17 @@ def _written_by_live_process(filename):
 
 def post_fork(server, worker):
     """A worker was forked: turn tracing on in it when an OTLP endpoint is configured
-    (persistence_site.tracing). Here, before the worker loads the app, because the Django
+    (core.tracing). Here, before the worker loads the app, because the Django
     instrumentation adds its middleware to the settings before Django builds its handler; and
     after the fork, because the span exporter's thread would not survive one."""
-    from persistence_site import tracing
+    from core import tracing
 
     tracing.setup(service_name="persistence-web")
 
 
 def worker_exit(server, worker):
     """A worker is leaving: send the spans it still holds."""
-    from persistence_site import tracing
+    from core import tracing
 
     tracing.force_flush()
 
@@ -112,7 +112,7 @@ def child_exit(server, worker):
     """A worker ended: its live gauges stop counting (its counters keep their totals)."""
     from prometheus_client import multiprocess
 
-    from persistence_site import metrics_files
+    from system import metrics_files
 
     multiprocess.mark_process_dead(metrics_files.process_identifier(worker.pid))
 

@@ -6,10 +6,10 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from files import urls as files_urls
-from persistence_site.health import health
+from system.health import health
 
-handler404 = "persistence_site.errors.api_not_found"
-handler500 = "persistence_site.errors.api_server_error"
+handler404 = "core.errors.api_not_found"
+handler500 = "core.errors.api_server_error"
 
 urlpatterns = [
     path("health", health, name="health"),

@@ -1,4 +1,4 @@
-"""Recovery endpoints (API.md §4), used by a client at start-up after a crash.
+"""Recovery endpoints (docs/api.md §4), used by a client at start-up after a crash.
 
 GET  /api/v1/translation/recovery/incomplete-sessions
 POST /api/v1/translation/recovery/restore/<session_id>
@@ -14,9 +14,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from recovery import openapi
-from recovery.representation import session_summary
 from recovery.restore import session_restore
 from recovery.selectors import incomplete_sessions_list, recovery_status_get
+from translation.openapi import NOT_FOUND, UNAVAILABLE
+from translation.representation import session_summary
 
 
 @extend_schema(
@@ -24,7 +25,7 @@ from recovery.selectors import incomplete_sessions_list, recovery_status_get
     summary="Sessions a client should resume",
     description="Every session whose latest accepted status is pending or processing, newest first "
     "(created_at descending, then session_id), including sessions accepted but not yet flushed.",
-    responses={200: openapi.IncompleteSessionsOut, 503: openapi.UNAVAILABLE},
+    responses={200: openapi.IncompleteSessionsOut, 503: UNAVAILABLE},
 )
 class IncompleteSessionsView(APIView):
     required_scope = "read"
@@ -42,7 +43,7 @@ class IncompleteSessionsView(APIView):
     "memory; tasks_count equals the length of tasks. Read-only, but POST because a restore is an action "
     "the client takes (and may be logged or rate-limited as one).",
     request=None,
-    responses={200: openapi.RestoreOut, 404: openapi.NOT_FOUND, 503: openapi.UNAVAILABLE},
+    responses={200: openapi.RestoreOut, 404: NOT_FOUND, 503: UNAVAILABLE},
     examples=[
         OpenApiExample(
             "restored",

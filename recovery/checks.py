@@ -19,16 +19,13 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError
 
-from persistence_site.errors import ServiceUnavailable
-from persistence_site.health import database_healthy
-from recovery.selectors import (
-    dead_letters_pending_count,
-    incomplete_sessions_list,
-    task_status_counts,
-)
+from core.exceptions import StorageUnavailable
+from recovery.selectors import dead_letters_pending_count, incomplete_sessions_list
 from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer
 from storage_backends.records import us_to_datetime
+from system.health import database_healthy
 from translation.models import Session, SessionStatus, TaskStatus
+from translation.selectors import task_status_counts
 
 # Sessions per page when comparing counters: one GROUP BY and one buffer lookup per page.
 SESSIONS_PER_PAGE = 1000
@@ -203,7 +200,7 @@ def recovery_check_run(
                 problems.append(
                     f"{len(mismatches)} sessions have counters that disagree with their task rows"
                 )
-    except (DatabaseError, ServiceUnavailable) as exc:
+    except (DatabaseError, StorageUnavailable) as exc:
         problems.append(f"the check could not finish: {exc}")
     report["ok"] = not problems
     return report

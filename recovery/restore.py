@@ -25,17 +25,17 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from persistence_site import json_codec
-from persistence_site.errors import NotFound
-from recovery.representation import (
+from core import json_codec
+from core.errors import NotFound
+from storage_backends.buffer import WriteBuffer, get_write_buffer
+from translation.models import Task, TaskStatus
+from translation.representation import (
     TASK_FIELDS,
     session_detail,
     task_from_record,
     task_from_values,
 )
-from recovery.selectors import IDS_PER_QUERY, session_row_get
-from storage_backends.buffer import WriteBuffer, get_write_buffer
-from translation.models import Task, TaskStatus
+from translation.selectors import IDS_PER_QUERY, session_row_get
 
 RESTORE_STATUSES = (TaskStatus.PENDING.value, TaskStatus.PROCESSING.value)
 # Rows per database page: ~1 MB of typical tasks, so a page is one quick indexed range read and the

@@ -12,57 +12,22 @@ between then shows the record in both places (same data) instead of in neither.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
 from django.db import DatabaseError
-from django.db.models import Count
 
-from persistence_site.health import database_healthy
-from recovery.representation import SESSION_FIELDS
 from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer
 from storage_backends.models import DeadLetter
 from storage_backends.object_store import object_store_health
-from translation.models import INCOMPLETE_STATUSES, Session, Task
-
-# Ids per ``IN (...)`` lookup: keeps statements short however many sessions are buffered.
-IDS_PER_QUERY = 1000
-
-
-def _chunks(ids: list[str], size: int = IDS_PER_QUERY) -> Iterable[list[str]]:
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
-
-
-def stored_created_at(session_ids: Iterable[str]) -> dict[str, dt.datetime]:
-    """session_id -> created_at of the stored sessions among ``session_ids``."""
-    ids = list(session_ids)
-    found: dict[str, dt.datetime] = {}
-    for part in _chunks(ids):
-        found.update(Session.objects.filter(pk__in=part).order_by().values_list("pk", "created_at"))
-    return found
-
-
-def overlay(buffered: dict[str, Any], stored_created: dt.datetime | None) -> dict[str, Any]:
-    """A buffered record as it will be stored: its fields, the stored row's created_at if any."""
-    if stored_created is not None:
-        buffered["created_at"] = stored_created
-    return buffered
-
-
-def session_row_get(*, session_id: str, buffer: WriteBuffer | None = None) -> dict[str, Any] | None:
-    """The session's latest accepted state (``SESSION_FIELDS``), or None when it exists nowhere."""
-    buffer = buffer or get_write_buffer()
-    buffered = buffer.get(SESSIONS, session_id)
-    stored = Session.objects.filter(pk=session_id).values(*SESSION_FIELDS).first()
-    if buffered is None:
-        return stored
-    return overlay(buffered, stored["created_at"] if stored else None)
+from system.health import database_healthy
+from translation.models import INCOMPLETE_STATUSES, Session
+from translation.representation import SESSION_FIELDS
+from translation.selectors import overlay, stored_created_at
 
 
 def _newest_first(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    # Two stable sorts: created_at descending, ties by primary key ascending (API.md pagination rule).
+    # Two stable sorts: created_at descending, ties by primary key ascending (docs/api.md pagination rule).
     ordered = sorted(rows, key=lambda r: r["session_id"])
     ordered.sort(key=lambda r: r["created_at"], reverse=True)
     return ordered
@@ -103,31 +68,13 @@ def incomplete_sessions_count(*, buffer: WriteBuffer | None = None) -> int:
     return len(ids)
 
 
-def task_status_counts(session_ids: list[str]) -> dict[str, dict[str, int]]:
-    """session_id -> status -> stored task rows (sessions without tasks are absent).
-
-    Read from the (session_id, status) index alone: one GROUP BY per 1000 sessions.
-    """
-    counts: dict[str, dict[str, int]] = defaultdict(dict)
-    for part in _chunks(session_ids):
-        rows = (
-            Task.objects.filter(session_id__in=part)
-            .order_by()
-            .values_list("session_id", "status")
-            .annotate(n=Count("*"))
-        )
-        for session_id, status, n in rows:
-            counts[session_id][status] = n
-    return dict(counts)
-
-
 def dead_letters_pending_count() -> int:
     """Dead letters not re-queued yet (each is a record the database refused and nobody fixed)."""
     return DeadLetter.objects.filter(requeued_at__isnull=True).count()
 
 
 def recovery_status_get(*, buffer: WriteBuffer | None = None) -> dict[str, Any]:
-    """Readiness for a client's recovery (API.md §4): never raises for an unreachable backend.
+    """Readiness for a client's recovery (docs/api.md §4): never raises for an unreachable backend.
 
     ``incomplete_sessions`` is None when the database is down, and counts stored sessions only
     when the buffer store is down (``ready`` is False in both cases).

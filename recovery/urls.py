@@ -1,4 +1,4 @@
-"""Routes under /api/v1/translation/recovery/ (API.md §4)."""
+"""Routes under /api/v1/translation/recovery/ (docs/api.md §4)."""
 
 from django.urls import path
 

@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.text import Truncator
 
-from persistence_site.errors import ServiceUnavailable
+from core.exceptions import StorageUnavailable
 from storage_backends.dead_letters import dead_letters_requeue
 from storage_backends.models import DeadLetter
 
@@ -51,7 +51,7 @@ class DeadLetterAdmin(admin.ModelAdmin):
 
     @admin.display(description="error")
     def short_error(self, obj: DeadLetter) -> str:
-        return Truncator(obj.error).chars(120)
+        return str(Truncator(obj.error).chars(120))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -61,14 +61,14 @@ class DeadLetterAdmin(admin.ModelAdmin):
 
     def has_requeue_permission(self, request: HttpRequest) -> bool:
         # Rows are read-only here, but re-queueing changes them: it needs the model's change right.
-        return request.user.has_perm(f"{self.opts.app_label}.change_{self.opts.model_name}")
+        return bool(request.user.has_perm(f"{self.opts.app_label}.change_{self.opts.model_name}"))
 
     @admin.action(description="Re-queue selected dead letters (buffer them again)", permissions=["requeue"])
     def requeue(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
         ids = list(queryset.values_list("id", flat=True))
         try:
             count = dead_letters_requeue(ids=ids)
-        except ServiceUnavailable as exc:
+        except StorageUnavailable as exc:
             self.message_user(request, f"Nothing was re-queued: {exc.detail}", messages.ERROR)
             return
         skipped = len(ids) - count

@@ -24,21 +24,18 @@ from collections.abc import Collection, Iterable, Iterator
 from typing import Any, Protocol
 
 from django.conf import settings
+from django.utils.module_loading import import_string
 
-from persistence_site.errors import ServiceUnavailable
+from storage_backends import catalog
 from storage_backends.records import BufferedRecord
 from storage_backends.search import AUDIT_LOGS
 
 SESSIONS = "translation_sessions"
 TASKS = "translation_tasks"
-#: Every buffered collection, in flush order: a task needs its session stored first; audit events
-#: depend on nothing and come last.
-COLLECTIONS = (SESSIONS, TASKS, AUDIT_LOGS)
-ITEM_TYPE = {SESSIONS: "session", TASKS: "task", AUDIT_LOGS: "audit_log"}
-#: Append-only collections: the first accepted write of an id is kept, a later write of the same
-#: id (while the first is buffered, or in the same batch) is ignored instead of replacing it. The
-#: backends keep the first stored version too (insert-ignore), so a resend is idempotent end to end.
-KEEP_FIRST = frozenset({AUDIT_LOGS})
+# The buffered collections, their flush order (a parent before its children), metric labels, id
+# fields and append-only flags (``keep_first``: the first accepted write of an id is kept, a later
+# one ignored, and the backends insert-ignore, so a resend is idempotent end to end) are what the
+# apps declare: storage_backends.catalog.
 
 
 class SessionsNotBuffered(Exception):
@@ -57,19 +54,6 @@ class SessionsDeleted(Exception):
         self.session_ids = session_ids
 
 
-class SessionsDeleting(ServiceUnavailable):
-    """Session writes for sessions that are being deleted right now: refused (503, retry shortly)
-    rather than accepted and then removed by the delete. Nothing was buffered."""
-
-    def __init__(self, session_ids: set[str]) -> None:
-        super().__init__(
-            f"Session(s) {', '.join(sorted(session_ids)[:10])} are being deleted; nothing from this request "
-            "was accepted. Retry in a few seconds (the write then creates the session anew).",
-            retry_after=2,
-        )
-        self.session_ids = session_ids
-
-
 class WriteBuffer:
     """Interface of a write buffer; ``RedisWriteBuffer`` and ``SQLiteWriteBuffer`` implement it."""
 
@@ -85,7 +69,7 @@ class WriteBuffer:
         the last ``BUFFER_TOMBSTONE_TTL`` seconds) raise ``SessionsDeleted``, in the same atomic
         step; session records clear their ids' tombstones (the session is written anew). Raises
         ``BufferFull`` above ``BUFFER_CAPACITY`` records or ``BUFFER_CAPACITY_BYTES`` bytes of record
-        data, and ``ServiceUnavailable`` when the buffer store cannot be reached. Nothing is
+        data, and ``StorageUnavailable`` when the buffer store cannot be reached. Nothing is
         buffered then. Acceptance times never go backwards (a clock step back reuses the last one),
         so the database's guard on ``updated_at`` orders writes as the buffer accepted them.
         """
@@ -209,7 +193,7 @@ class WriteBuffer:
         raise NotImplementedError
 
     def empty_stats(self) -> dict[str, Any]:
-        return self._stats_from(dict.fromkeys(COLLECTIONS, 0), None)
+        return self._stats_from(dict.fromkeys(catalog.buffered_collections(), 0), None)
 
     def stats(self) -> dict[str, Any]:
         """The ``buffer`` object of /health."""
@@ -245,16 +229,19 @@ class FlushLock(Protocol):
         ...
 
 
+#: The two implementations, by dotted path: this interface module imports neither (they import it).
+REDIS_BUFFER = "storage_backends.redis_buffer.RedisWriteBuffer"
+EMBEDDED_BUFFER = "storage_backends.sqlite_buffer.SQLiteWriteBuffer"
+
+
 @functools.cache
 def _buffer_for(url: str | None) -> WriteBuffer:
     if url:
-        from storage_backends.redis_buffer import RedisWriteBuffer
-
-        return RedisWriteBuffer(url)
+        buffer: WriteBuffer = import_string(REDIS_BUFFER)(url)
+        return buffer
     # Refuses (ImproperlyConfigured, naming REDIS_URL) when the database is not SQLite.
-    from storage_backends.sqlite_buffer import SQLiteWriteBuffer
-
-    return SQLiteWriteBuffer(background=True)
+    embedded: WriteBuffer = import_string(EMBEDDED_BUFFER)(background=True)
+    return embedded
 
 
 def get_write_buffer() -> WriteBuffer:

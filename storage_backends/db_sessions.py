@@ -50,7 +50,8 @@ _FIELDS = (
 
 def _model() -> type[Model]:
     # By name: the users app owns the table and depends on this package, not the other way round.
-    return apps.get_model("users", "UserSessionRow")
+    model: type[Model] = apps.get_model("users", "UserSessionRow")
+    return model
 
 
 def _record(row: Any) -> Session:
@@ -146,7 +147,7 @@ class DatabaseUserSessions(UserSessionStore):
     def end_all(self, user_id: str) -> int:
         now = timezone.now()
         Row = _model()
-        live = Row.objects.filter(user_id=user_id, expires_at__gt=now).count()
+        live: int = Row.objects.filter(user_id=user_id, expires_at__gt=now).count()
         Row.objects.filter(user_id=user_id).delete()
         return live
 

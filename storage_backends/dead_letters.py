@@ -10,13 +10,15 @@ fixes the cause (schema, data) and re-queues it, which buffers it again as a new
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import orjson
 from django.db import transaction
 from django.utils import timezone
 
-from persistence_site import metrics
-from storage_backends.buffer import ITEM_TYPE, get_write_buffer
+from core import metrics
+from storage_backends import catalog
+from storage_backends.buffer import get_write_buffer
 from storage_backends.models import DeadLetter
 from storage_backends.records import BufferedRecord, us_to_datetime
 
@@ -35,7 +37,7 @@ def dead_letters_store(*, collection: str, entries: Iterable[BufferedRecord], er
         for entry in entries
     ]
     DeadLetter.objects.bulk_create(rows)
-    metrics.DEAD_LETTERS.labels(type=ITEM_TYPE[collection]).inc(len(rows))
+    metrics.DEAD_LETTERS.labels(type=catalog.item_type(collection)).inc(len(rows))
     return len(rows)
 
 
@@ -49,7 +51,7 @@ def dead_letters_requeue(*, ids: Iterable[int]) -> int:
         letters = list(
             DeadLetter.objects.select_for_update().filter(id__in=list(ids), requeued_at__isnull=True)
         )
-        by_collection: dict[str, list[dict]] = {}
+        by_collection: dict[str, list[dict[str, Any]]] = {}
         for letter in letters:
             by_collection.setdefault(letter.collection, []).append(orjson.loads(letter.payload))
         buffer = get_write_buffer()

@@ -55,11 +55,11 @@ from django.db import DatabaseError, close_old_connections, connection
 from django.db import Error as DjangoDatabaseError
 from django.utils import timezone
 
-from persistence_site import metrics, tracing
-from persistence_site.errors import FlushFailed, ServiceUnavailable
-from storage_backends import registry
+from core import metrics, tracing
+from core.exceptions import FlushFailed, StorageUnavailable
+from storage_backends import catalog, registry
 from storage_backends.base import PermanentWriteError, TransientWriteError, UnknownWriteError
-from storage_backends.buffer import COLLECTIONS, ITEM_TYPE, SESSIONS, TASKS, WriteBuffer, get_write_buffer
+from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer
 from storage_backends.dead_letters import dead_letters_store
 from storage_backends.models import BufferCheckpoint
 from storage_backends.records import BufferedRecord, decode
@@ -83,8 +83,10 @@ _chunk_sizes: dict[str, int] = {}
 
 @dataclass
 class FlushResult:
-    written: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COLLECTIONS, 0))
-    dead_lettered: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COLLECTIONS, 0))
+    written: dict[str, int] = field(default_factory=lambda: dict.fromkeys(catalog.buffered_collections(), 0))
+    dead_lettered: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(catalog.buffered_collections(), 0)
+    )
     deferred: int = 0
     retrying: int = 0
     skipped: list[str] = field(default_factory=list)
@@ -134,7 +136,7 @@ def _flush_all(buffer: WriteBuffer, wait: float, budget: float | None) -> FlushR
     result = FlushResult()
     close_old_connections()
     _check_buffer_continuity(buffer)
-    for collection in COLLECTIONS:
+    for collection in catalog.buffered_collections():
         remaining = wait if deadline is None else max(0.0, min(wait, deadline - time.monotonic()))
         lock = buffer.flush_lock(collection, remaining)
         if lock is None:
@@ -186,19 +188,21 @@ def _check_buffer_continuity(buffer: WriteBuffer) -> None:
 
 @contextlib.contextmanager
 def flush_paused(
-    buffer: WriteBuffer | None = None, *, wait: float = 10, collections: tuple[str, ...] = (SESSIONS, TASKS)
+    collections: tuple[str, ...], buffer: WriteBuffer | None = None, *, wait: float = 10
 ) -> Iterator[WriteBuffer]:
-    """Hold the flush locks of ``collections`` (default sessions, then tasks: the flushers' order,
-    so no deadlock; audit events are independent of a session delete, so their flushes go on).
+    """Hold the flush locks of ``collections``, taken in flush order (the flushers' order, so no
+    deadlock; e.g. a session and its tasks: audit events are independent of a session delete, so
+    their flushes go on).
 
     For operations that must not interleave with a flush, such as deleting a session: a flush that
     had already read the session's records could otherwise write them back after the delete.
     Raises ``FlushFailed`` if a running flush keeps a lock for more than ``wait`` seconds.
     """
     buffer = buffer or get_write_buffer()
+    order = catalog.buffered_collections()
     held = []
     try:
-        for collection in collections:
+        for collection in sorted(collections, key=order.index):
             lock = buffer.flush_lock(collection, wait)
             if lock is None:
                 raise FlushFailed(f"A flush of {collection} held its lock for more than {wait:.0f} s; retry.")
@@ -212,7 +216,7 @@ def flush_paused(
 def _flush_collection(
     buffer: WriteBuffer, collection: str, lock: Any, deadline: float | None, result: FlushResult
 ) -> None:
-    item_type = ITEM_TYPE[collection]
+    item_type = catalog.item_type(collection)
     started = time.perf_counter()
     written_before = result.written[collection]
     try:
@@ -227,7 +231,7 @@ def _flush_collection(
             with tracing.span("buffer.flush_chunk", collection=collection, record_count=len(chunk)):
                 _flush_chunk(buffer, collection, chunk, lock, result)
             _adapt_chunk_size(collection, len(chunk), time.perf_counter() - chunk_started)
-    except (FlushFailed, ServiceUnavailable):
+    except (FlushFailed, StorageUnavailable):
         metrics.FLUSH_ERRORS.labels(type=item_type).inc()
         raise
     except (TransientWriteError, DjangoDatabaseError) as exc:
@@ -334,7 +338,7 @@ def _adapt_chunk_size(collection: str, rows: int, seconds: float) -> None:
     elif seconds > TARGET_CHUNK_SECONDS * 2:
         size = max(int(size / 1.5), low)
     _chunk_sizes[collection] = size
-    metrics.FLUSH_CHUNK_SIZE.labels(type=ITEM_TYPE[collection]).set(size)
+    metrics.FLUSH_CHUNK_SIZE.labels(type=catalog.item_type(collection)).set(size)
 
 
 def _flush_chunk(
@@ -350,43 +354,53 @@ def _flush_chunk(
         else:
             entries.append(entry)
             records.append(record)
-    if collection == TASKS and entries:
-        entries, records, orphans = _without_unstored_sessions(buffer, entries, records, result)
+    declared = catalog.spec(collection)
+    if declared.parent is not None and entries:
+        entries, records, orphans = _without_unstored_parents(buffer, collection, entries, records, result)
         if orphans:
+            parent = catalog.spec(declared.parent)
             _dead_letter(
                 buffer,
                 collection,
                 orphans,
-                "The task's session does not exist (deleted or never stored).",
+                f"The {declared.item_type}'s {parent.item_type} does not exist (deleted or never stored).",
                 result,
             )
     if entries:
         _write_isolating(buffer, collection, entries, records, lock, result)
 
 
-def _without_unstored_sessions(
-    buffer: WriteBuffer, entries: list[BufferedRecord], records: list[dict[str, Any]], result: FlushResult
+def _without_unstored_parents(
+    buffer: WriteBuffer,
+    collection: str,
+    entries: list[BufferedRecord],
+    records: list[dict[str, Any]],
+    result: FlushResult,
 ) -> tuple[list[BufferedRecord], list[dict[str, Any]], list[BufferedRecord]]:
-    """Split off tasks whose session is not stored: deferred if it is still buffered, else orphans.
+    """Split off records (tasks) whose parent (session; the collection's declared ``parent``) is
+    not stored: deferred if it is still buffered, else orphans.
 
-    The buffer is read first: a session flush commits before it removes the session from the
-    buffer, so a session missing from the buffer now and from the database afterwards exists
-    nowhere. (Read the other way round, a session flushed between the two reads would be in
-    neither, and its valid tasks would be dead-lettered.)
+    The buffer is read first: a parent flush commits before it removes the parent from the
+    buffer, so a parent missing from the buffer now and from storage afterwards exists nowhere.
+    (Read the other way round, a parent flushed between the two reads would be in neither, and
+    its valid children would be dead-lettered.)
     """
-    session_ids = {record["session_id"] for record in records}
-    buffered = set(buffer.get_many(SESSIONS, session_ids))
-    stored = registry.backend(SESSIONS).existing_ids(SESSIONS, session_ids)
-    if stored >= session_ids:
+    declared = catalog.spec(collection)
+    parent, parent_field = declared.parent, declared.parent_field
+    assert parent is not None and parent_field is not None  # catalog.declare checks both
+    parent_ids = {record[parent_field] for record in records}
+    buffered = set(buffer.get_many(parent, parent_ids))
+    stored = registry.backend(parent).existing_ids(parent, parent_ids)
+    if stored >= parent_ids:
         return entries, records, []
     keep_entries, keep_records, orphans = [], [], []
     for entry, record in zip(entries, records, strict=True):
-        sid = record["session_id"]
+        sid = record[parent_field]
         if sid in stored:
             keep_entries.append(entry)
             keep_records.append(record)
         elif sid in buffered:
-            result.deferred += 1  # its session arrived after the session flush began
+            result.deferred += 1  # its parent arrived after the parent's flush began
         else:
             orphans.append(entry)
     return keep_entries, keep_records, orphans
@@ -422,7 +436,7 @@ def _write_isolating(
         _write_isolating(buffer, collection, entries[middle:], records[middle:], lock, result)
         return
     result.written[collection] += len(entries)
-    metrics.FLUSHED_ITEMS.labels(type=ITEM_TYPE[collection]).inc(len(entries))
+    metrics.FLUSHED_ITEMS.labels(type=catalog.item_type(collection)).inc(len(entries))
     buffer.remove_flushed(collection, entries)
 
 
@@ -441,14 +455,14 @@ def _partially_written(
     stored = [e for e in entries if e.record_id not in refused]
     if stored:
         result.written[collection] += len(stored)
-        metrics.FLUSHED_ITEMS.labels(type=ITEM_TYPE[collection]).inc(len(stored))
+        metrics.FLUSHED_ITEMS.labels(type=catalog.item_type(collection)).inc(len(stored))
         buffer.remove_flushed(collection, stored)
     for entry in permanent:
         _dead_letter(buffer, collection, [entry], exc.permanent[entry.record_id], result)
     if transient:
         buffer.record_failures(collection, transient)
         result.retrying += len(transient)
-        metrics.FLUSH_RECORD_FAILURES.labels(type=ITEM_TYPE[collection]).inc(len(transient))
+        metrics.FLUSH_RECORD_FAILURES.labels(type=catalog.item_type(collection)).inc(len(transient))
         logger.warning(
             "records refused for now by the backend; they stay buffered for the next flush",
             extra={
@@ -468,7 +482,7 @@ def _set_aside(
         attempts = buffer.record_failures(collection, [entry])[entry.record_id]
         if attempts < settings.FLUSH_MAX_ATTEMPTS:
             result.retrying += 1
-            metrics.FLUSH_RECORD_FAILURES.labels(type=ITEM_TYPE[collection]).inc()
+            metrics.FLUSH_RECORD_FAILURES.labels(type=catalog.item_type(collection)).inc()
             logger.warning(
                 "record failed with an unknown error; it stays buffered for the next flush",
                 extra={

@@ -74,7 +74,7 @@ class BufferTombstone(models.Model):
         db_table = "persistence_buffer_tombstones"
 
     def __str__(self) -> str:
-        return self.session_id
+        return str(self.session_id)
 
 
 class BufferLock(models.Model):

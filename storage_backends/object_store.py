@@ -1,4 +1,4 @@
-"""The object store: where the files app keeps the bytes of uploaded files (API.md §7).
+"""The object store: where the files app keeps the bytes of uploaded files (docs/api.md §7).
 
 Two backends behind one interface, chosen by ``settings.FILES_BACKEND``:
 - ``s3``: boto3 against any S3-compatible service (AWS S3, Aliyun OSS's S3 endpoint, MinIO,
@@ -32,14 +32,14 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.http import content_disposition_header
 from django.utils.module_loading import import_string
 
-from persistence_site import tracing
+from core import tracing
 from storage_backends.base import StorageBackend
 
 logger = logging.getLogger(__name__)
@@ -413,7 +413,7 @@ class S3ObjectStore(ObjectStore):
 
     def download_url(self, key: str, *, filename: str, content_type: str, ttl: int) -> str:
         with self.errors():
-            return self.signer.generate_presigned_url(
+            url: str = self.signer.generate_presigned_url(
                 "get_object",
                 Params={
                     "Bucket": self.bucket,
@@ -423,6 +423,7 @@ class S3ObjectStore(ObjectStore):
                 },
                 ExpiresIn=ttl,
             )
+        return url
 
     def upload_target(self, key: str, *, content_type: str, size: int, ttl: int) -> dict[str, Any]:
         # Content-Length is a signed header: S3 refuses a body of any other size (the emulator does
@@ -482,7 +483,7 @@ class _Translate:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         if exc is not None and isinstance(exc, self._kinds):
             raise ObjectStoreError(f"object store: {exc}") from exc
         return False

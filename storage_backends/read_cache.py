@@ -39,8 +39,8 @@ from django.conf import settings
 from django.db import transaction
 from prometheus_client import Counter
 
-from persistence_site.errors import ServiceUnavailable
-from persistence_site.redis_clients import ThreadClients
+from core.exceptions import StorageUnavailable
+from core.redis_clients import ThreadClients
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def _redis() -> redis.Redis | None:
 
 
 def _prefix() -> str:
-    return settings.READ_CACHE_KEY_PREFIX
+    return str(settings.READ_CACHE_KEY_PREFIX)
 
 
 class _LocalVersions:
@@ -151,6 +151,7 @@ class ReadCache:
         keys = [f"{prefix}:v:{version_key}", f"{prefix}:d:{cache_key}"]
         try:
             client = _redis()
+            assert client is not None  # the cache is off without REDIS_URL
             if self._lookup is None:
                 self._lookup = client.register_script(_LOOKUP)
             answer = self._lookup(
@@ -216,7 +217,7 @@ class ReadCache:
 def invalidate(*version_keys: str) -> None:
     """Replace the versions now, so every entry stamped with them is dead on every instance.
 
-    Raises ``ServiceUnavailable`` when Redis cannot be told: the caller refuses its write then.
+    Raises ``StorageUnavailable`` when Redis cannot be told: the caller refuses its write then.
     """
     if not settings.READ_CACHE_ENABLED:
         return
@@ -231,7 +232,7 @@ def invalidate(*version_keys: str) -> None:
             pipe.set(f"{prefix}:v:{version_key}", secrets.token_hex(8), ex=VERSION_TTL)
         pipe.execute()
     except redis.RedisError as exc:
-        raise ServiceUnavailable("The cache store is unavailable; retry later.") from exc
+        raise StorageUnavailable("The cache store is unavailable; retry later.") from exc
 
 
 def invalidate_on_commit(*version_keys: str) -> None:
@@ -248,7 +249,7 @@ def invalidate_on_commit(*version_keys: str) -> None:
     def again() -> None:
         try:
             invalidate(*keys)
-        except ServiceUnavailable:
+        except StorageUnavailable:
             # Redis failed between the two calls; entries stamped since the first replacement
             # live at most READ_CACHE_L2_SECONDS.
             logger.error("read cache: invalidation after commit failed for %s", keys)

@@ -18,19 +18,11 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from django.apps import apps
 from django.db import models
 
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+from storage_backends import catalog
 
-#: Which Django model stores each collection of the SQL backend.
-COLLECTION_MODELS = {
-    "translation_sessions": "translation.Session",
-    "translation_tasks": "translation.Task",
-    "audit_logs": "audit.AuditEvent",
-}
-#: The id field of each collection's records.
-ID_FIELDS = {"translation_sessions": "session_id", "translation_tasks": "task_id", "audit_logs": "event_id"}
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +45,8 @@ def datetime_to_us(value: dt.datetime) -> int:
 
 
 def collection_model(collection: str) -> type[models.Model]:
-    return apps.get_model(COLLECTION_MODELS[collection])
+    """The Django model of ``collection``, as its app declared it (storage_backends.catalog)."""
+    return catalog.spec(collection).model_class()
 
 
 @functools.cache

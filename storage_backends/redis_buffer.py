@@ -28,19 +28,17 @@ from typing import Any
 import redis
 from django.conf import settings
 
-from persistence_site import tracing
-from persistence_site.errors import BufferFull, ServiceUnavailable
+from core import tracing
+from core.exceptions import BufferFull, SessionsDeleting, StorageUnavailable
+from storage_backends import catalog
 from storage_backends.buffer import (
-    COLLECTIONS,
-    KEEP_FIRST,
     SESSIONS,
     TASKS,
     SessionsDeleted,
-    SessionsDeleting,
     SessionsNotBuffered,
     WriteBuffer,
 )
-from storage_backends.records import ID_FIELDS, BufferedRecord, decode, encode
+from storage_backends.records import BufferedRecord, decode, encode
 
 logger = logging.getLogger(__name__)
 
@@ -342,10 +340,10 @@ class RedisWriteBuffer(WriteBuffer):
     def add(
         self, collection: str, records: list[dict[str, Any]], *, require_sessions: Collection[str] = ()
     ) -> None:
-        id_field = ID_FIELDS[collection]
+        id_field = catalog.id_field(collection)
         is_tasks = collection == TASKS
         flags = ("t" if is_tasks else "") + ("s" if collection == SESSIONS else "")
-        flags += "k" if collection in KEEP_FIRST else ""
+        flags += "k" if catalog.spec(collection).keep_first else ""
         args: list[Any] = [
             settings.BUFFER_CAPACITY,
             flags or "-",
@@ -368,7 +366,7 @@ class RedisWriteBuffer(WriteBuffer):
             self._key("bytes"),
             self._key("last_accepted"),
             self._failures_key(collection),
-            *(self._key(name) for name in COLLECTIONS),
+            *(self._key(name) for name in catalog.buffered_collections()),
         ]
         try:
             with tracing.span("buffer.add", collection=collection, record_count=len(records), store="redis"):
@@ -377,7 +375,7 @@ class RedisWriteBuffer(WriteBuffer):
             logger.error(
                 "buffer store unreachable on add", extra={"collection": collection, "error": str(exc)}
             )
-            raise ServiceUnavailable(
+            raise StorageUnavailable(
                 "The buffer store (Redis) is unreachable; nothing from this request was accepted. Retry later."
             ) from exc
         status = int(reply[0])
@@ -460,7 +458,7 @@ class RedisWriteBuffer(WriteBuffer):
                     yield chunk
                     chunk = []
         except redis.RedisError as exc:
-            raise ServiceUnavailable("The buffer store (Redis) is unreachable.") from exc
+            raise StorageUnavailable("The buffer store (Redis) is unreachable.") from exc
         if chunk:
             yield chunk
 
@@ -485,7 +483,7 @@ class RedisWriteBuffer(WriteBuffer):
 
     def retrying_count(self) -> int:
         pipe = self.redis.pipeline(transaction=False)
-        for collection in COLLECTIONS:
+        for collection in catalog.buffered_collections():
             pipe.hlen(self._failures_key(collection))
         return sum(int(n) for n in self._call(pipe.execute))
 
@@ -537,10 +535,11 @@ class RedisWriteBuffer(WriteBuffer):
             return False
 
     def counts(self) -> dict[str, int]:
+        collections = catalog.buffered_collections()
         pipe = self.redis.pipeline(transaction=False)
-        for collection in COLLECTIONS:
+        for collection in collections:
             pipe.hlen(self._key(collection))
-        return {c: int(n) for c, n in zip(COLLECTIONS, self._call(pipe.execute), strict=True)}
+        return {c: int(n) for c, n in zip(collections, self._call(pipe.execute), strict=True)}
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -576,4 +575,4 @@ class RedisWriteBuffer(WriteBuffer):
         try:
             return func(*args)
         except redis.RedisError as exc:
-            raise ServiceUnavailable("The buffer store (Redis) is unreachable.") from exc
+            raise StorageUnavailable("The buffer store (Redis) is unreachable.") from exc

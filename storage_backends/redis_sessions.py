@@ -1,4 +1,4 @@
-"""The Redis plugin serving the ``user_sessions`` collection (API.md §8): sessions expire by themselves.
+"""The Redis plugin serving the ``user_sessions`` collection (docs/api.md §8): sessions expire by themselves.
 
 One hash per session with a native TTL (``<prefix>:s:<session_id>``), the token's sha256 pointing at
 it (``<prefix>:t:<hash>``, same TTL), and a per-user sorted set of session ids scored by expiry
@@ -27,9 +27,9 @@ import redis
 from django.conf import settings
 from django.core.checks import Warning, register
 
-from persistence_site import tracing
-from persistence_site.errors import ServiceUnavailable
-from persistence_site.redis_clients import ThreadClients
+from core import tracing
+from core.exceptions import StorageUnavailable
+from core.redis_clients import ThreadClients
 from storage_backends.user_sessions import (
     Session,
     UserSessionStore,
@@ -173,7 +173,7 @@ def sessions_redis() -> redis.Redis:
     """This thread's client of the user-session Redis (USER_SESSIONS_REDIS_URL, default REDIS_URL);
     raises RedisError when it is down."""
     if not settings.USER_SESSIONS_REDIS_URL:
-        raise ServiceUnavailable("No Redis is configured for user sessions (USER_SESSIONS_REDIS_URL).")
+        raise StorageUnavailable("No Redis is configured for user sessions (USER_SESSIONS_REDIS_URL).")
     return _client(settings.USER_SESSIONS_REDIS_URL)
 
 
@@ -183,7 +183,7 @@ def _unavailable_when_down() -> Iterator[None]:
         yield
     except redis.RedisError as exc:
         logger.warning("user-session Redis unavailable: %s", exc)
-        raise ServiceUnavailable("The user-session store is unavailable; retry later.") from None
+        raise StorageUnavailable("The user-session store is unavailable; retry later.") from None
 
 
 def _record(session_id: str, flat: list[str]) -> Session:
@@ -255,7 +255,7 @@ class RedisUserSessions(UserSessionStore):
 
     def get(self, session_id: str) -> Session | None:
         with _unavailable_when_down(), tracing.span("user_sessions.get", store="redis"):
-            flat = sessions_redis().execute_command(
+            flat = sessions_redis().execute_command(  # type: ignore[no-untyped-call]
                 "HGETALL", f"{settings.USER_SESSIONS_KEY_PREFIX}:s:{session_id}"
             )
         if not flat:
@@ -281,7 +281,7 @@ class RedisUserSessions(UserSessionStore):
     def health_check(self) -> bool:
         try:
             return bool(sessions_redis().ping())
-        except (redis.RedisError, ServiceUnavailable):
+        except (redis.RedisError, StorageUnavailable):
             return False
 
 

@@ -7,7 +7,7 @@ Two plugins implement it (chosen by ``STORAGE_BACKENDS["audit_logs"]``):
 - ``storage_backends.search_opensearch.OpenSearchAuditSearch``: the OpenSearch/Elasticsearch API
   through opensearch-py (``AUDIT_SEARCH_URL``), monthly indices ``audit-YYYY.MM`` behind an alias.
 
-Records are model-ready audit events (API.md §9): ``timestamp`` an aware UTC ``datetime``,
+Records are model-ready audit events (docs/api.md §9): ``timestamp`` an aware UTC ``datetime``,
 ``details`` a dict, the others strings or None. Writes are append-only: the first stored version of
 an ``event_id`` is kept and a later write of the same id is ignored (not an error).
 

@@ -1,4 +1,4 @@
-"""The audit search plugin on the OpenSearch/Elasticsearch API (opensearch-py; API.md §9).
+"""The audit search plugin on the OpenSearch/Elasticsearch API (opensearch-py; docs/api.md §9).
 
 Events live in monthly indices ``<prefix>-YYYY.MM`` (by the event's UTC timestamp) behind the
 alias ``<prefix>``; one composable index template ``<prefix>`` (created or updated at first use)
@@ -55,7 +55,7 @@ from opensearchpy.exceptions import (
 )
 from opensearchpy.serializer import JSONSerializer
 
-from persistence_site import tracing
+from core import tracing
 from storage_backends.base import PermanentWriteError, TransientWriteError
 from storage_backends.search import (
     AuditQuery,
@@ -68,10 +68,10 @@ from storage_backends.search import (
 )
 
 logger = logging.getLogger(__name__)
-#: The attributes of this plugin's spans (persistence_site.tracing).
-_SPAN = {"attributes": {"db.system.name": "opensearch"}, "backend": "opensearch"}
+#: The attributes of this plugin's spans (core.tracing).
+_SPAN: dict[str, Any] = {"attributes": {"db.system.name": "opensearch"}, "backend": "opensearch"}
 
-#: The fields of an audit event (API.md §9), in the order they are stored.
+#: The fields of an audit event (docs/api.md §9), in the order they are stored.
 FIELDS = (
     "event_id",
     "timestamp",
@@ -105,7 +105,7 @@ PIT_KEEP_ALIVE = "5m"
 #: chunks reach 5,000 events; 10 MB stays far below http.max_content_length, 100 MB).
 BULK_MAX_EVENTS = 5000
 BULK_MAX_BYTES = 10 * 1024 * 1024
-#: Top entries of the stats' terms aggregations (API.md §9), and how many each index reports
+#: Top entries of the stats' terms aggregations (docs/api.md §9), and how many each index reports
 #: (a larger shard_size keeps the top 20 exact across the monthly indices in practice).
 TOP_TERMS = 20
 TERMS_SHARD_SIZE = 200
@@ -266,7 +266,7 @@ class OpenSearchAuditSearch(AuditSearchBackend):
         return {
             "index_patterns": [f"{self.prefix}-*"],
             "priority": 100 + len(self.prefix),
-            "_meta": {"managed_by": "persistence-service", "description": "audit events (API.md §9)"},
+            "_meta": {"managed_by": "persistence-service", "description": "audit events (docs/api.md §9)"},
             "template": {
                 "settings": {
                     "index": {"number_of_shards": 1},

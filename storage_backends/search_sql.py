@@ -52,7 +52,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Substr, TruncDate
 
-from persistence_site import metrics
+from core import metrics
 from storage_backends.base import PermanentWriteError, TransientWriteError, UnknownWriteError
 from storage_backends.records import collection_model
 from storage_backends.search import (
@@ -76,7 +76,7 @@ ROWS_PER_STATEMENT = 500
 EXPORT_BATCH = 1000
 #: Rows per DELETE transaction in retention: short locks while the service keeps writing.
 DELETE_SLICE = 5000
-#: Top-N of ``by_action`` and ``by_actor`` in stats (API.md §9).
+#: Top-N of ``by_action`` and ``by_actor`` in stats (docs/api.md §9).
 TOP_N = 20
 #: The fields of an event as the interface returns it (not the index column).
 FIELDS = (

@@ -56,14 +56,15 @@ from django.db import (
 )
 from django.db import Error as DjangoDatabaseError
 
-from persistence_site import metrics, tracing
+from core import metrics, tracing
+from storage_backends import catalog
 from storage_backends.base import (
     PermanentWriteError,
     StorageBackend,
     TransientWriteError,
     UnknownWriteError,
 )
-from storage_backends.records import ID_FIELDS, collection_model
+from storage_backends.records import collection_model
 
 logger = logging.getLogger(__name__)
 
@@ -347,7 +348,7 @@ class SQLBackend(StorageBackend):
         """
         if not records:
             return 0
-        id_field = ID_FIELDS[collection]
+        id_field = catalog.id_field(collection)
         # Duplicates inside one statement: keep the last occurrence (the latest write).
         latest: dict[str, int] = {record[id_field]: i for i, record in enumerate(records)}
         if len(latest) != len(records):
@@ -414,7 +415,8 @@ class SQLBackend(StorageBackend):
     def read(self, collection: str, record_id: str) -> dict[str, Any] | None:
         model = collection_model(collection)
         metrics.STORAGE_OPERATIONS.labels(backend=self.name, operation="read").inc()
-        return model.objects.filter(pk=record_id).values().first()
+        row: dict[str, Any] | None = model.objects.filter(pk=record_id).values().first()
+        return row
 
     def query(
         self,

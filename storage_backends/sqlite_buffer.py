@@ -63,19 +63,17 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections, transaction
 
-from persistence_site import tracing
-from persistence_site.errors import BufferFull, ServiceUnavailable
+from core import tracing
+from core.exceptions import BufferFull, SessionsDeleting, StorageUnavailable
+from storage_backends import catalog
 from storage_backends.buffer import (
-    COLLECTIONS,
-    KEEP_FIRST,
     SESSIONS,
     TASKS,
     SessionsDeleted,
-    SessionsDeleting,
     SessionsNotBuffered,
     WriteBuffer,
 )
-from storage_backends.records import ID_FIELDS, BufferedRecord, decode, encode
+from storage_backends.records import BufferedRecord, decode, encode
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +100,7 @@ ON CONFLICT (collection, record_id) DO UPDATE SET
   session_id = excluded.session_id, seq = excluded.seq, updated_us = excluded.updated_us,
   size = excluded.size, failures = 0, data = excluded.data
 """
-# Append-only collections (buffer.KEEP_FIRST): the first accepted write of an id stays buffered.
+# Append-only collections (declared ``keep_first``, storage_backends.catalog): the first accepted write of an id stays buffered.
 _INSERT_KEEP_FIRST = f"""
 INSERT INTO {BUFFER} (collection, record_id, session_id, seq, created_us, updated_us, size, failures, data)
 VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)
@@ -163,7 +161,7 @@ class _SQLiteFlushLock:
             with self._buffer._write() as cursor:
                 cursor.execute(f"DELETE FROM {LOCKS} WHERE name = ? AND owner = ?", (self.name, self.owner))
                 released = cursor.rowcount
-        except ServiceUnavailable:
+        except StorageUnavailable:
             logger.warning("flush lock not released; it expires", extra={"lock": self.name})
             return
         if not released:
@@ -210,7 +208,7 @@ class SQLiteWriteBuffer(WriteBuffer):
         """A cursor inside one ``BEGIN IMMEDIATE`` transaction of this thread's connection (or inside
         the caller's transaction, as a savepoint); committed when the block ends, rolled back if it
         raises. SQLite errors (busy past the timeout, disk full, tables missing) become
-        ``ServiceUnavailable``: nothing was changed."""
+        ``StorageUnavailable``: nothing was changed."""
         try:
             with transaction.atomic(using=self.using):
                 cursor = connections[self.using].connection.cursor()
@@ -229,16 +227,17 @@ class SQLiteWriteBuffer(WriteBuffer):
             connection.ensure_connection()
             cursor = connection.connection.cursor()
             try:
-                return cursor.execute(sql, params).fetchall()
+                rows: list[tuple[Any, ...]] = cursor.execute(sql, params).fetchall()
+                return rows
             finally:
                 cursor.close()
         except (sqlite3.Error, DatabaseError) as exc:
             raise self._unavailable(exc) from exc
 
-    def _unavailable(self, exc: Exception) -> ServiceUnavailable:
+    def _unavailable(self, exc: Exception) -> StorageUnavailable:
         logger.error("embedded buffer unavailable", extra={"error": str(exc)})
         hint = " (run manage.py migrate)" if "no such table" in str(exc) else ""
-        return ServiceUnavailable(
+        return StorageUnavailable(
             f"The write buffer (SQLite) cannot be used{hint}: {exc}. Nothing from this request was "
             "accepted; retry later."
         )
@@ -247,7 +246,7 @@ class SQLiteWriteBuffer(WriteBuffer):
     def add(
         self, collection: str, records: list[dict[str, Any]], *, require_sessions: Collection[str] = ()
     ) -> None:
-        id_field = ID_FIELDS[collection]
+        id_field = catalog.id_field(collection)
         is_tasks = collection == TASKS
         rows = [(r[id_field], r["session_id"] if is_tasks else "", encode(r)) for r in records]
         incoming_bytes = sum(len(data) for _, _, data in rows)
@@ -298,7 +297,7 @@ class SQLiteWriteBuffer(WriteBuffer):
             # by it, so a clock stepped back must not make a newer write look older.
             now = max(clock, last_accepted)
             cursor.executemany(
-                _INSERT_KEEP_FIRST if collection in KEEP_FIRST else _UPSERT,
+                _INSERT_KEEP_FIRST if catalog.spec(collection).keep_first else _UPSERT,
                 [
                     (collection, record_id, sid, seq + i, now, now, len(data), data)
                     for i, (record_id, sid, data) in enumerate(rows, start=1)
@@ -428,7 +427,7 @@ class SQLiteWriteBuffer(WriteBuffer):
         return attempts
 
     def retrying_count(self) -> int:
-        return self._read(f"SELECT COUNT(*) FROM {BUFFER} WHERE failures > 0")[0][0]
+        return int(self._read(f"SELECT COUNT(*) FROM {BUFFER} WHERE failures > 0")[0][0])
 
     def flush_lock(self, collection: str, wait: float) -> _SQLiteFlushLock | None:
         name = f"flush:{collection}"
@@ -474,17 +473,17 @@ class SQLiteWriteBuffer(WriteBuffer):
     def ping(self) -> bool:
         try:
             self._read(f"SELECT 1 FROM {STATE} LIMIT 1")
-        except ServiceUnavailable:
+        except StorageUnavailable:
             return False
         return True
 
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(COLLECTIONS, 0)
+        counts = dict.fromkeys(catalog.buffered_collections(), 0)
         counts.update(self._read(f"SELECT collection, COUNT(*) FROM {BUFFER} GROUP BY collection"))
         return counts
 
     def size_bytes(self) -> int:
-        return self._read(f"SELECT COALESCE(SUM(size), 0) FROM {BUFFER}")[0][0]
+        return int(self._read(f"SELECT COALESCE(SUM(size), 0) FROM {BUFFER}")[0][0])
 
     def last_flush(self) -> str | None:
         rows = self._read(f"SELECT last_flush FROM {STATE} WHERE id = 1")

@@ -19,14 +19,14 @@ MAX_RETRIES = 6
 @shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES, ignore_result=True)
 def flush_buffer(self: Any) -> dict[str, Any]:
     """Flush every collection; skip one whose lock another flusher holds."""
-    from persistence_site.errors import ServiceUnavailable
+    from core.exceptions import StorageUnavailable
     from storage_backends.buffer import get_write_buffer
     from storage_backends.flush import flush_all
 
     buffer = get_write_buffer()
     try:
         return flush_all(buffer, wait=0).as_dict()
-    except ServiceUnavailable as exc:
+    except StorageUnavailable as exc:
         if self.request.retries >= MAX_RETRIES:
             return {"status": "failed", "detail": str(exc)}
         countdown = min(2 ** (self.request.retries + 1), RETRY_BACKOFF_MAX_SECONDS)

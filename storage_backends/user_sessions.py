@@ -1,4 +1,4 @@
-"""The interface of a user-session store (API.md §8) and what every implementation shares.
+"""The interface of a user-session store (docs/api.md §8) and what every implementation shares.
 
 A user session is a record ``{session_id, user_id, created_at, last_seen_at, expires_at, ttl_seconds,
 ip, user_agent, data}`` reached by its id or by its token. The token is 256 random bits shown once;

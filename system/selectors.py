@@ -15,7 +15,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 from rest_framework.settings import api_settings
 
-from persistence_site import __version__
+from core import __version__
 
 logger = logging.getLogger(__name__)
 MASK = "***"

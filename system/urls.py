@@ -1,4 +1,4 @@
-"""Routes under /api/v1/system/ (API.md §6)."""
+"""Routes under /api/v1/system/ (docs/api.md §6)."""
 
 from django.urls import path
 

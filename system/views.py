@@ -1,4 +1,4 @@
-"""System endpoints under /api/v1/system/ (API.md §6): Prometheus metrics and the configuration."""
+"""System endpoints under /api/v1/system/ (docs/api.md §6): Prometheus metrics and the configuration."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.services import audited
-from persistence_site import metrics
+from system import metrics
 from system.selectors import effective_config
 from system.serializers import ConfigOut
 

@@ -1,4 +1,4 @@
-"""Builders of valid records (API.md §1) for tests and benchmarks."""
+"""Builders of valid records (docs/api.md §1) for tests and benchmarks."""
 
 from __future__ import annotations
 

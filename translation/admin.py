@@ -24,9 +24,10 @@ from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
-from persistence_site.errors import NotFound, ServiceUnavailable
-from recovery.representation import progress
+from core.errors import NotFound
+from core.exceptions import StorageUnavailable
 from translation.models import Session, Task
+from translation.representation import progress
 from translation.services.lifecycle import session_delete
 
 # Rows the tasks list counts at most: COUNT(*) over millions of rows takes seconds on InnoDB, and
@@ -121,7 +122,7 @@ class SessionAdmin(admin.ModelAdmin):
                 sessions += 1
             except NotFound:
                 continue  # deleted meanwhile
-            except ServiceUnavailable as exc:
+            except StorageUnavailable as exc:
                 self.message_user(request, f"Stopped at {session_id}: {exc.detail}", messages.ERROR)
                 break
         return sessions, tasks

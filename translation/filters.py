@@ -1,10 +1,10 @@
-"""Query-parameter filters of the list endpoints (API.md §3), as django-filter FilterSets.
+"""Query-parameter filters of the list endpoints (docs/api.md §3), as django-filter FilterSets.
 
 Dates (``from_date``, ``to_date``, on ``created_at``) take an ISO 8601 date or date-time; a
 date-time without an offset is UTC. Both bounds are inclusive, and a bare date as ``to_date``
 covers that whole day. A malformed value is a 400 ``INVALID_QUERY`` listing each bad parameter.
 
-Values are compared exactly as sent (API.md §0 "Values"): nothing is stripped (django-filter's
+Values are compared exactly as sent (docs/api.md §0 "Values"): nothing is stripped (django-filter's
 ``CharFilter`` and Django's date fields strip by default), and strings are compared code point by
 code point even where the column's collation would not (MySQL/MariaDB's ``*_ci`` collations find
 ``openai`` for ``OpenAI`` and for ``openai ``).
@@ -27,8 +27,8 @@ from django.db.models.functions import Collate
 from django_filters.constants import EMPTY_VALUES
 from django_filters.fields import IsoDateTimeField
 
-from persistence_site.errors import InvalidQuery
-from persistence_site.pagination import form_errors
+from core.errors import InvalidQuery
+from core.pagination import form_errors
 from translation.models import IdField, Session, SessionStatus, Task, TaskStatus, binary_collation
 
 

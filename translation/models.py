@@ -1,4 +1,4 @@
-"""Translation sessions (one per spreadsheet file) and tasks (one per cell), as in API.md §1.
+"""Translation sessions (one per spreadsheet file) and tasks (one per cell), as in docs/api.md §1.
 
 created_at and updated_at are set by the service, not by ``auto_now``: updated_at is the time the
 latest write was *accepted*, which is earlier than the time the buffer flushes it.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from persistence_site.db_fields import ExactCharField, binary_collation  # noqa: F401 (re-exported)
+from core.db_fields import ExactCharField, binary_collation  # noqa: F401 (re-exported)
 
 
 class SessionStatus(models.TextChoices):
@@ -30,7 +30,7 @@ INCOMPLETE_STATUSES = (SessionStatus.PENDING, SessionStatus.PROCESSING)
 
 
 class IdField(ExactCharField):
-    """A client-chosen identifier compared byte for byte (persistence_site.db_fields)."""
+    """A client-chosen identifier compared byte for byte (core.db_fields)."""
 
 
 class Session(models.Model):

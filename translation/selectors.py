@@ -1,4 +1,4 @@
-"""Reads of the query endpoints (API.md §3): filtered pages, details with read-your-writes, stats.
+"""Reads of the query endpoints (docs/api.md §3): filtered pages, details with read-your-writes, stats.
 
     sessions_page(query=request.query_params)            # {"total", "page", ..., "items": [...]}
     session_detail_get(session_id="s-1")                  # stored row overlaid with the buffer
@@ -12,8 +12,10 @@ orderings end with the primary key (stable pages) and follow the indexes of tran
 
 from __future__ import annotations
 
+import datetime as dt
 import time
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django import forms
@@ -22,9 +24,13 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q
 
-from persistence_site.errors import InvalidQuery, NotFound
-from persistence_site.pagination import form_errors, page_of, page_params
-from recovery.representation import (
+from core.errors import InvalidQuery, NotFound
+from core.pagination import form_errors, page_of, page_params
+from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer
+from translation.filters import SessionFilter, SessionTaskFilter, TaskFilter, valid_filterset
+from translation.models import Session, SessionStatus, Task, TaskStatus
+from translation.representation import (
+    SESSION_FIELDS,
     SUMMARY_FIELDS,
     TASK_FIELDS,
     session_detail,
@@ -32,10 +38,59 @@ from recovery.representation import (
     task_from_record,
     task_from_values,
 )
-from recovery.selectors import overlay, session_row_get
-from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer
-from translation.filters import SessionFilter, SessionTaskFilter, TaskFilter, valid_filterset
-from translation.models import Session, SessionStatus, Task, TaskStatus
+
+# Ids per ``IN (...)`` lookup: keeps statements short however many sessions are buffered.
+IDS_PER_QUERY = 1000
+
+
+def _chunks(ids: list[str], size: int = IDS_PER_QUERY) -> Iterable[list[str]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def stored_created_at(session_ids: Iterable[str]) -> dict[str, dt.datetime]:
+    """session_id -> created_at of the stored sessions among ``session_ids``."""
+    ids = list(session_ids)
+    found: dict[str, dt.datetime] = {}
+    for part in _chunks(ids):
+        found.update(Session.objects.filter(pk__in=part).order_by().values_list("pk", "created_at"))
+    return found
+
+
+def overlay(buffered: dict[str, Any], stored_created: dt.datetime | None) -> dict[str, Any]:
+    """A buffered record as it will be stored: its fields, the stored row's created_at if any."""
+    if stored_created is not None:
+        buffered["created_at"] = stored_created
+    return buffered
+
+
+def session_row_get(*, session_id: str, buffer: WriteBuffer | None = None) -> dict[str, Any] | None:
+    """The session's latest accepted state (``SESSION_FIELDS``), or None when it exists nowhere."""
+    buffer = buffer or get_write_buffer()
+    buffered = buffer.get(SESSIONS, session_id)
+    stored = Session.objects.filter(pk=session_id).values(*SESSION_FIELDS).first()
+    if buffered is None:
+        return stored
+    return overlay(buffered, stored["created_at"] if stored else None)
+
+
+def task_status_counts(session_ids: list[str]) -> dict[str, dict[str, int]]:
+    """session_id -> status -> stored task rows (sessions without tasks are absent).
+
+    Read from the (session_id, status) index alone: one GROUP BY per 1000 sessions.
+    """
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    for part in _chunks(session_ids):
+        rows = (
+            Task.objects.filter(session_id__in=part)
+            .order_by()
+            .values_list("session_id", "status")
+            .annotate(n=Count("*"))
+        )
+        for session_id, status, n in rows:
+            counts[session_id][status] = n
+    return dict(counts)
+
 
 SORT_FIELDS = ("created_at", "updated_at")
 STATS_CACHE_KEY = "translation:stats"
@@ -120,7 +175,7 @@ def _seconds(value: Any) -> float:
 
 
 def stats_compute() -> dict[str, Any]:
-    """The statistics of API.md §3: one conditional aggregation per table plus the catalogue."""
+    """The statistics of docs/api.md §3: one conditional aggregation per table plus the catalogue."""
     session_statuses = SessionStatus.values
     task_statuses = TaskStatus.values
     sessions = Session.objects.order_by().aggregate(

@@ -1,4 +1,4 @@
-"""Routes under /api/v1/translation/ (API.md §2-§5).
+"""Routes under /api/v1/translation/ (docs/api.md §2-§5).
 
 Ids are free text (translation.validation): a session may be called "batch" or "cleanup", a task
 "batch". The fixed routes of those names answer their own methods and hand every other method to

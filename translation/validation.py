@@ -1,4 +1,4 @@
-"""Validation of batch write bodies (API.md §0 "Values", §1-§2) with pydantic v2.
+"""Validation of batch write bodies (docs/api.md §0 "Values", §1-§2) with pydantic v2.
 
 DRF's per-item serializers cost several milliseconds per hundred records (bench/validation.py
 measures both); pydantic-core validates a 1000-record batch in a fraction of that. Types are
@@ -36,9 +36,9 @@ from django.db import models
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.functional_validators import AfterValidator
 
-from persistence_site import tracing
-from persistence_site.errors import BatchTooLarge, MalformedJSON, RequestValidationError
-from persistence_site.values import (  # noqa: F401 (re-exported: the rules used to live here)
+from core import tracing
+from core.errors import BatchTooLarge, MalformedJSON, RequestValidationError
+from core.values import (  # noqa: F401 (re-exported: the rules used to live here)
     JSON_INT_RANGE,
     MAX_JSON_BYTES,
     MAX_JSON_DEPTH,
@@ -46,11 +46,11 @@ from persistence_site.values import (  # noqa: F401 (re-exported: the rules used
     check_id,
     parse_timestamp,
 )
-from persistence_site.values import no_nul as _no_nul
+from core.values import no_nul as _no_nul
 from translation.models import Session, Task
 
 MAX_BATCH = 1000
-MAX_TEXT = 100_000  # API.md §1: the TEXT columns hold more, the contract promises this much
+MAX_TEXT = 100_000  # docs/api.md §1: the TEXT columns hold more, the contract promises this much
 
 #: Integer column types and the values every supported database stores in them. Positive integers
 #: stay within 2**31 - 1 (Django's portable range) although MySQL's INT UNSIGNED holds more: a

@@ -11,7 +11,8 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from persistence_site.errors import ServiceError
+from core.errors import ServiceError
+from core.exceptions import ServiceException
 from users.models import User
 from users.services import UPDATABLE, user_create, user_delete, user_update
 
@@ -51,7 +52,7 @@ class UserAdmin(admin.ModelAdmin):
             else:
                 fields = {name: form.cleaned_data[name] for name in ("user_id", *UPDATABLE)}
                 saved = user_create(**fields, actor=actor)
-        except ServiceError as exc:  # a race the form's checks could not see
+        except (ServiceError, ServiceException) as exc:  # a race the form's checks could not see
             raise forms.ValidationError(str(exc.detail)) from exc
         obj.pk = saved["user_id"]
 

@@ -1,4 +1,4 @@
-"""Users of the translation platform and, in the embedded mode, their sessions (API.md §8).
+"""Users of the translation platform and, in the embedded mode, their sessions (docs/api.md §8).
 
 Uniqueness lives in the database: ``username`` is unique, and ``email_key`` (the lower-cased email,
 NULL without one) is unique, so two concurrent creates cannot both win, whatever the collation.

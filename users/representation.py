@@ -1,4 +1,4 @@
-"""The JSON shapes of users and user sessions (API.md §8)."""
+"""The JSON shapes of users and user sessions (docs/api.md §8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reads of users and user sessions, users through the two-level read cache (API.md §8).
+"""Reads of users and user sessions, users through the two-level read cache (docs/api.md §8).
 
 user = user_get(user_id="u1")                    # the rendered user; 404 NotFound
 page = users_page(query=request.query_params)
@@ -12,8 +12,8 @@ from typing import Any
 from django import forms
 from django.db.models import Q
 
-from persistence_site.errors import InvalidQuery, NotFound
-from persistence_site.pagination import form_errors, page_of, page_params
+from core.errors import InvalidQuery, NotFound
+from core.pagination import form_errors, page_of, page_params
 from storage_backends.read_cache import ReadCache
 from storage_backends.user_sessions import user_session_store
 from users.models import User, UserStatus

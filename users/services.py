@@ -1,4 +1,4 @@
-"""Writes of users and user sessions (API.md §8).
+"""Writes of users and user sessions (docs/api.md §8).
 
 Every user write replaces the read cache's versions before and after its transaction
 (storage_backends.read_cache), so no instance answers the old state once the write is answered,
@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import audited
-from persistence_site.errors import Conflict, NotFound
+from core.errors import Conflict, NotFound
 from storage_backends.read_cache import invalidate_on_commit
 from storage_backends.user_sessions import user_session_store
 from users.models import User, UserStatus

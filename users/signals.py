@@ -1,4 +1,4 @@
-"""The hook point for audit events of users (API.md §9), sent once the change is committed.
+"""The hook point for audit events of users (docs/api.md §9), sent once the change is committed.
 
 The audit capability is not built yet; when it is, its app connects a receiver here and writes
 one event per signal. Until then no receiver is connected and sending does nothing.

@@ -1,4 +1,4 @@
-"""Routes under /api/v1/users (API.md §8). ``sessions`` is a reserved user id, so the fixed
+"""Routes under /api/v1/users (docs/api.md §8). ``sessions`` is a reserved user id, so the fixed
 ``sessions/...`` routes never shadow a user."""
 
 from django.urls import path

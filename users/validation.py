@@ -1,6 +1,6 @@
-"""Request bodies of the users endpoints (API.md §8), validated strictly: wrong types are a 422.
+"""Request bodies of the users endpoints (docs/api.md §8), validated strictly: wrong types are a 422.
 
-body = validated(UserCreateIn, request.data)   # persistence_site.errors.validated
+body = validated(UserCreateIn, request.data)   # core.errors.validated
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from persistence_site.values import check_free_json, check_id
+from core.values import check_free_json, check_id
 
 #: A user id the routes need for themselves (/users/sessions/...).
 RESERVED_USER_IDS = frozenset({"sessions"})

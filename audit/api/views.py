@@ -1,4 +1,4 @@
-"""Audit endpoints (API.md §9). Thin: validate, call one service or selector, answer.
+"""Audit endpoints (docs/api.md §9). Thin: validate, call one service or selector, answer.
 
 POST /api/v1/audit/logs/batch     write   202 through the write buffer
 GET  /api/v1/audit/logs           admin   filters, page/page_size or cursor
@@ -27,9 +27,9 @@ from rest_framework.views import APIView
 
 from audit import selectors, services
 from audit.validation import MAX_BATCH, AuditBatchIn, validate_audit_batch
-from persistence_site.errors import InvalidQuery, MalformedJSON
-from persistence_site.openapi import ErrorOut
-from persistence_site.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from core.errors import InvalidQuery, MalformedJSON
+from core.openapi import ErrorOut
+from core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 TAGS = ["audit"]
 ACTOR_TYPES = ["user", "api_key", "service", "system"]

@@ -1,4 +1,4 @@
-"""OpenAPI descriptions of the files endpoints (API.md §7), for drf-spectacular."""
+"""OpenAPI descriptions of the files endpoints (docs/api.md §7), for drf-spectacular."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
+from core.openapi import ErrorOut
 from files.models import FileKind, FileStatus
-from recovery.openapi import ErrorOut
 
 
 class FileOut(serializers.Serializer):

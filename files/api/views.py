@@ -1,4 +1,4 @@
-"""File endpoints (API.md §7), thin: parse, call files.services / files.selectors, answer.
+"""File endpoints (docs/api.md §7), thin: parse, call files.services / files.selectors, answer.
 
 POST   /api/v1/storage/files/upload              write   multipart, streamed to the store
 POST   /api/v1/storage/files/upload-url          write   direct upload: a pending file + URL
@@ -31,6 +31,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.services import audited
+from core.errors import NotFound, PayloadTooLarge, RequestValidationError
+from core.pagination import page_of, page_params
 from files import metrics, services
 from files.api import openapi as oa
 from files.errors import ObjectStoreUnavailable, UploadIncomplete
@@ -39,8 +41,6 @@ from files.models import File, FileStatus
 from files.selectors import file_get, file_repr, visible
 from files.uploads import StreamingUploadHandler
 from files.validation import UploadUrlIn, check_filename, validate_form, validate_upload_url
-from persistence_site.errors import NotFound, PayloadTooLarge, RequestValidationError
-from persistence_site.pagination import page_of, page_params
 from storage_backends.object_store import ObjectStore, ObjectStoreError, get_object_store
 from translation.filters import valid_filterset
 
@@ -219,7 +219,7 @@ class FileDownloadView(APIView):
                 raise UploadIncomplete("The file's upload is not complete.", extra={"file_id": file_id})
             redirect = request.query_params.get("redirect", "true")
             if redirect not in ("true", "false"):
-                from persistence_site.errors import InvalidQuery
+                from core.errors import InvalidQuery
 
                 raise InvalidQuery(errors=[{"field": "redirect", "message": "must be true or false"}])
             store = get_object_store()

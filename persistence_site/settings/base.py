@@ -59,8 +59,8 @@ INSTALLED_APPS = [
 # django-prometheus's pair wraps everything else, so its latencies cover the whole stack.
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "persistence_site.middleware.RequestLogMiddleware",
-    "persistence_site.middleware.BodySizeLimitMiddleware",
+    "core.middleware.RequestLogMiddleware",
+    "core.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (admin, API docs) from gunicorn itself, compressed and cacheable.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -73,7 +73,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # django-prometheus's, with its labelled series looked up once per process (same metrics).
-    "persistence_site.middleware.PrometheusAfterMiddleware",
+    "core.middleware.PrometheusAfterMiddleware",
 ]
 
 TEMPLATES = [
@@ -163,7 +163,7 @@ STORAGE_BACKENDS = {
         if REDIS_URL
         else "storage_backends.db_sessions.DatabaseUserSessions",
     ),
-    # Audit events (API.md §9): an AuditSearchBackend (storage_backends.search). The SQL one stores
+    # Audit events (docs/api.md §9): an AuditSearchBackend (storage_backends.search). The SQL one stores
     # them in the database with its full-text index; search_opensearch.OpenSearchAuditSearch in
     # OpenSearch/Elasticsearch (AUDIT_SEARCH_URL).
     "audit_logs": env.str("STORAGE_BACKEND_AUDIT_LOGS", default="storage_backends.search_sql.SQLAuditSearch"),
@@ -172,7 +172,7 @@ STORAGE_BACKENDS = {
 # month goes once its last day is older than this.
 AUDIT_RETENTION_DAYS = positive_int(env, "AUDIT_RETENTION_DAYS", 365)
 
-# --- Files (object storage, API.md §7) -------------------------------------------------------------
+# --- Files (object storage, docs/api.md §7) -------------------------------------------------------------
 # Bytes in an object store (storage_backends.object_store), metadata in the database (files app).
 # FILES_BACKEND: "local" (a directory, the embedded default) or "s3" (any S3-compatible service).
 FILES_BACKEND = env.str("FILES_BACKEND", default="local")
@@ -209,7 +209,7 @@ AUDIT_SEARCH_HEALTH_TIMEOUT = positive_int(env, "AUDIT_SEARCH_HEALTH_TIMEOUT", 2
 # interval, 1 s, and bulk stays fast), "wait_for" (the flush waits until they are searchable) or "true".
 AUDIT_SEARCH_REFRESH = choice(env, "AUDIT_SEARCH_REFRESH", ("false", "wait_for", "true"), "false")
 
-# --- Users and user sessions (API.md §8) -----------------------------------------------------------
+# --- Users and user sessions (docs/api.md §8) -----------------------------------------------------------
 # User sessions live in Redis (storage_backends.redis_sessions) in their own database or key prefix,
 # on a Redis whose maxmemory-policy never evicts (noeviction/volatile-*: a session must only end by
 # its TTL; checked at start-up, storage_backends.W002). Without REDIS_URL (embedded mode) they live
@@ -257,7 +257,7 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_BEAT_SCHEDULE.update(
     {
         "cleanup-expired-sessions": {
-            "task": "recovery.tasks.cleanup_expired_sessions",
+            "task": "translation.tasks.cleanup_expired_sessions",
             "schedule": crontab(hour=3, minute=17),
         }
     }
@@ -283,7 +283,7 @@ CACHE_URL = env.str("CACHE_URL", default="") or REDIS_URL
 if CACHE_URL:
     CACHES = {
         "default": {
-            "BACKEND": "persistence_site.cache.RedisCache",
+            "BACKEND": "core.cache.RedisCache",
             "LOCATION": CACHE_URL,
             "KEY_PREFIX": "persistence:cache",
             "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
@@ -318,17 +318,17 @@ API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=5)
 # per-IP limit). 0: use the socket's address, so a client cannot pick its own by sending the header.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 REST_FRAMEWORK = {
-    "DEFAULT_RENDERER_CLASSES": ["persistence_site.json_codec.ORJSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["core.json_codec.ORJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "persistence_site.json_codec.ORJSONParser",
-        "persistence_site.json_codec.AnyContentJSONParser",
+        "core.json_codec.ORJSONParser",
+        "core.json_codec.AnyContentJSONParser",
     ],
     # DRF's negotiation, with a shortcut for Accept: */* (persistence_site/negotiation.py).
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "persistence_site.negotiation.ContentNegotiation",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "core.negotiation.ContentNegotiation",
     "DEFAULT_AUTHENTICATION_CLASSES": ["api_keys.authentication.APIKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["api_keys.permissions.HasScope"],
     # Every limit is checked by the authentication, before the key lookup, in one Redis round trip
-    # (persistence_site.throttling), so DRF's own throttles are not used.
+    # (core.throttling), so DRF's own throttles are not used.
     "DEFAULT_THROTTLE_CLASSES": [],
     "DEFAULT_THROTTLE_RATES": {
         "api_key": THROTTLE_RATE_KEY,
@@ -337,7 +337,7 @@ REST_FRAMEWORK = {
     },
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "UNAUTHENTICATED_USER": None,
-    "EXCEPTION_HANDLER": "persistence_site.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
@@ -386,10 +386,10 @@ LOG_FORMAT = choice(env, "LOG_FORMAT", LOG_FORMATS, "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_context": {"()": "persistence_site.logging_setup.RequestContextFilter"}},
+    "filters": {"request_context": {"()": "core.logging_setup.RequestContextFilter"}},
     "formatters": {
         "json": {
-            "()": "persistence_site.logging_setup.JsonFormatter",
+            "()": "core.logging_setup.JsonFormatter",
             "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
         },
         "console": {

@@ -1,4 +1,4 @@
-"""DELETE /sessions/{id}, PATCH /sessions/{id}/status, POST /sessions/cleanup (API.md §5)."""
+"""DELETE /sessions/{id}, PATCH /sessions/{id}/status, POST /sessions/cleanup (docs/api.md §5)."""
 
 from __future__ import annotations
 

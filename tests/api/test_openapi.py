@@ -1,4 +1,4 @@
-"""The OpenAPI document (API.md §6): served, valid, complete, and its UIs work without a CDN."""
+"""The OpenAPI document (docs/api.md §6): served, valid, complete, and its UIs work without a CDN."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from openapi_spec_validator import validate
 
 pytestmark = pytest.mark.django_db
 
-#: Every operation of API.md, as (method, path template).
+#: Every operation of docs/api.md, as (method, path template).
 CONTRACT_OPERATIONS = {
     ("post", "/api/v1/translation/sessions/batch"),
     ("post", "/api/v1/translation/tasks/batch"),

@@ -1,4 +1,4 @@
-"""GET /sessions, /sessions/{id}, /sessions/{id}/tasks, /tasks/{id}, /tasks, /stats (API.md §3)."""
+"""GET /sessions, /sessions/{id}, /sessions/{id}/tasks, /tasks/{id}, /tasks, /stats (docs/api.md §3)."""
 
 from __future__ import annotations
 

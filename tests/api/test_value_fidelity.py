@@ -1,4 +1,4 @@
-"""Property: "202 is a promise" (API.md §0 "Values") against the configured database and buffer.
+"""Property: "202 is a promise" (docs/api.md §0 "Values") against the configured database and buffer.
 
 Each generated batch (tests/api/value_strategies.py: edge values of every field, one bad value in
 about one batch in three) is either refused with a 422 naming exactly the bad field, or accepted

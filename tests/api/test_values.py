@@ -1,4 +1,4 @@
-"""API.md §0 "Values", one rule per test: timestamps, ids, strings, free JSON objects, filters.
+"""docs/api.md §0 "Values", one rule per test: timestamps, ids, strings, free JSON objects, filters.
 
 A value storage could refuse is a 422 naming the field at validation ("202 is a promise"); a value
 accepted is answered as sent, the same before and after the flush. tests/api/test_value_fidelity.py

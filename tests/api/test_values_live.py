@@ -1,5 +1,5 @@
 """Ids with URL-special characters through a real HTTP stack (gunicorn, httpx), not only the
-Django test client: every accepted id is reachable by its routes (API.md §0 "Ids")."""
+Django test client: every accepted id is reachable by its routes (docs/api.md §0 "Ids")."""
 
 from __future__ import annotations
 

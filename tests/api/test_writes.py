@@ -1,4 +1,4 @@
-"""POST sessions/batch, tasks/batch and flush: the contract's cases (API.md §1-§2)."""
+"""POST sessions/batch, tasks/batch and flush: the contract's cases (docs/api.md §1-§2)."""
 
 from __future__ import annotations
 

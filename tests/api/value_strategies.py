@@ -1,4 +1,4 @@
-"""Hypothesis strategies for batch records at the edges of API.md §0 "Values" and §1.
+"""Hypothesis strategies for batch records at the edges of docs/api.md §0 "Values" and §1.
 
 Every field has a strategy of valid values (which the service must accept and answer back
 unchanged) and one of invalid values (which it must refuse with a 422 naming the field). The

@@ -108,7 +108,7 @@ def test_health_needs_no_key(client, auth_enabled):
 
 
 def test_api_keys_never_reach_the_logs(client, auth_enabled, make_api_key, caplog):
-    from persistence_site.logging_setup import JsonFormatter
+    from core.logging_setup import JsonFormatter
 
     secret = make_api_key("read")
     caplog.set_level(logging.DEBUG)

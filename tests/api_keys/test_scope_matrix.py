@@ -1,4 +1,4 @@
-"""Every endpoint of API.md against every kind of key: 401 without one, 403 without the scope,
+"""Every endpoint of docs/api.md against every kind of key: 401 without one, 403 without the scope,
 through with it. One table mirrors the contract; endpoints not routed yet are skipped, and a
 routed /api/v1/ endpoint missing from the table fails the suite."""
 
@@ -12,7 +12,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 pytestmark = pytest.mark.django_db
 
-#: (method, path, scope) — API.md §2-§9. Path parameters name ids that do not exist.
+#: (method, path, scope) — docs/api.md §2-§9. Path parameters name ids that do not exist.
 CONTRACT: list[tuple[str, str, str]] = [
     ("POST", "/api/v1/translation/sessions/batch", "write"),
     ("POST", "/api/v1/translation/tasks/batch", "write"),
@@ -120,7 +120,7 @@ def test_every_routed_api_operation_is_in_the_contract_table():
 
     unlisted = sorted(set(_api_operations()) - table)
 
-    assert unlisted == [], "add these to CONTRACT (and API.md) with their scope"
+    assert unlisted == [], "add these to CONTRACT (and docs/api.md) with their scope"
 
 
 def test_every_routed_api_view_is_a_drf_view_so_the_key_check_applies():

@@ -77,7 +77,7 @@ def os_backend(os_url: str) -> Iterator[OpenSearchAuditSearch]:
 
 
 def audit_event(event_id: str | None = None, **fields: Any) -> dict[str, Any]:
-    """A model-ready audit event (API.md §9), as the flusher hands it to the plugin."""
+    """A model-ready audit event (docs/api.md §9), as the flusher hands it to the plugin."""
     event: dict[str, Any] = {
         "event_id": event_id or uuid.uuid4().hex,
         "timestamp": dt.datetime(2026, 3, 14, 9, 26, 53, 589793, tzinfo=dt.UTC),

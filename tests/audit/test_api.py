@@ -1,4 +1,4 @@
-"""The audit endpoints (API.md §9) end to end on every backend of ``audit_store``: batch writes
+"""The audit endpoints (docs/api.md §9) end to end on every backend of ``audit_store``: batch writes
 through the buffer, search with filters, paging and cursors, export, stats, and their errors."""
 
 from __future__ import annotations

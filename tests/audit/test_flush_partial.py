@@ -89,9 +89,9 @@ def test_a_transient_refusal_is_written_by_a_later_flush(write_buffer, partial_b
 
 
 def test_audit_events_flush_after_sessions_and_tasks(write_buffer):
-    from storage_backends.buffer import COLLECTIONS
+    from storage_backends.catalog import buffered_collections
 
-    assert COLLECTIONS == ("translation_sessions", "translation_tasks", AUDIT_LOGS)
+    assert buffered_collections() == ("translation_sessions", "translation_tasks", AUDIT_LOGS)
     write_buffer.add(AUDIT_LOGS, [audit_record("e-1")])
 
     result = flush_all(write_buffer, wait=5)

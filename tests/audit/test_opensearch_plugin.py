@@ -475,7 +475,7 @@ def test_order_is_by_timestamp_then_event_id_in_both_directions(os_backend):
 
 
 def test_timestamps_across_the_contract_range_are_stored_and_ordered(os_backend):
-    # given: years 1000-9999 (API.md §9), before 1970 included
+    # given: years 1000-9999 (docs/api.md §9), before 1970 included
     events = [
         audit_event("y9999", timestamp=at(9999, 12, 31, 23, 59, 59, 999999)),
         audit_event("y1969", timestamp=at(1969, 7, 20, 20, 17, 40, 1)),
@@ -802,7 +802,7 @@ def spans():
     """Tracing on in this process, spans kept in memory (as tests/tracing/conftest.py's fixture)."""
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from persistence_site import tracing
+    from core import tracing
 
     exporter = InMemorySpanExporter()
     assert tracing.setup(service_name="persistence-test", exporter=exporter, set_global=False)

@@ -1,4 +1,4 @@
-"""The service audits its own operations (API.md §9, last bullet): one test per operation, the
+"""The service audits its own operations (docs/api.md §9, last bullet): one test per operation, the
 actor (the API key's name, or the admin user), the request id and client address, failures with
 ``outcome: failure``, and an operation that goes on when its event cannot be buffered."""
 

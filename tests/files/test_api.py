@@ -1,4 +1,4 @@
-"""The files endpoints of API.md §7 on both object stores (local directory, S3 over HTTP)."""
+"""The files endpoints of docs/api.md §7 on both object stores (local directory, S3 over HTTP)."""
 
 from __future__ import annotations
 

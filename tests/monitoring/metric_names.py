@@ -47,8 +47,8 @@ def _names_of(metrics: object) -> set[str]:
 
 
 def service_metric_names() -> set[str]:
-    """Samples of the service's own metrics (persistence_site.metrics)."""
-    from persistence_site import metrics
+    """Samples of the service's own metrics (core.metrics)."""
+    from core import metrics
 
     return _names_of(metrics) | COLLECTED_AT_SCRAPE
 

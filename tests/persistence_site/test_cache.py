@@ -1,6 +1,6 @@
 from django.core.cache import caches
 
-from persistence_site.cache import RedisCache
+from core.cache import RedisCache
 
 
 def test_the_redis_cache_reuses_one_client_and_works():

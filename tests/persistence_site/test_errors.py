@@ -8,7 +8,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from persistence_site.errors import BufferFull, InvalidQuery, flatten_errors
+from core.errors import InvalidQuery, flatten_errors
+from core.exceptions import BufferFull
 
 
 class _Echo(APIView):

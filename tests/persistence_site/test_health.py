@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from persistence_site import __version__
+from core import __version__
 from tests.factories import task_record
 from tests.processes import GunicornServer, free_port, service_env
 

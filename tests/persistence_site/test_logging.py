@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from persistence_site.logging_setup import JsonFormatter, RequestContextFilter, request_id_var
+from core.logging_setup import JsonFormatter, RequestContextFilter, request_id_var
 
 
 def _format(record: logging.LogRecord) -> dict:

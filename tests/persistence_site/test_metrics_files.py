@@ -12,7 +12,7 @@ from tests.processes import ROOT
 
 INCREMENT = (
     "import persistence_site\n"
-    "from persistence_site import metrics\n"
+    "from core import metrics\n"
     "metrics.FLUSHED_ITEMS.labels(type='task').inc(5)\n"
     "import os; print(os.getpid())\n"
 )
@@ -50,9 +50,7 @@ def test_the_scrape_sums_every_hosts_files(tmp_path):
         (tmp_path / path.name.replace(socket.gethostname(), "worker-container")).write_bytes(
             path.read_bytes()
         )
-    scrape = _python(
-        "from persistence_site import metrics\nprint(metrics.exposition(None)[0].decode())", tmp_path
-    )
+    scrape = _python("from system import metrics\nprint(metrics.exposition(None)[0].decode())", tmp_path)
 
     assert 'persistence_flushed_items_total{type="task"} 10.0' in scrape
 

@@ -10,8 +10,8 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 
-from persistence_site.json_codec import ORJSONRenderer
-from persistence_site.negotiation import ContentNegotiation
+from core.json_codec import ORJSONRenderer
+from core.negotiation import ContentNegotiation
 
 ACCEPTS = [None, "*/*", "application/json", "application/json; indent=4", "text/html", "*/*;q=0.8", "text/*"]
 RENDERER_SETS = [[ORJSONRenderer()], [JSONRenderer(), BrowsableAPIRenderer()], [BrowsableAPIRenderer()]]

@@ -227,7 +227,7 @@ def test_every_limit_of_a_request_costs_one_redis_round_trip(client, settings, r
 def test_a_give_back_does_not_recreate_an_expired_window(settings, rates):
     from django.core.cache import cache
 
-    from persistence_site.throttling import Limit, _count
+    from core.throttling import Limit, _count
 
     rates(api_key="5/min")
     limit = Limit.of("api_key")

@@ -1,4 +1,4 @@
-"""GET /recovery/incomplete-sessions (API.md §4): stored and buffered sessions, newest first."""
+"""GET /recovery/incomplete-sessions (docs/api.md §4): stored and buffered sessions, newest first."""
 
 from __future__ import annotations
 

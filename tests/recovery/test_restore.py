@@ -1,4 +1,4 @@
-"""POST /recovery/restore/{id} (API.md §4): the session and exactly its pending and processing tasks."""
+"""POST /recovery/restore/{id} (docs/api.md §4): the session and exactly its pending and processing tasks."""
 
 from __future__ import annotations
 

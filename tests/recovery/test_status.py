@@ -1,4 +1,4 @@
-"""GET /recovery/status (API.md §4): readiness for a client's recovery."""
+"""GET /recovery/status (docs/api.md §4): readiness for a client's recovery."""
 
 from __future__ import annotations
 

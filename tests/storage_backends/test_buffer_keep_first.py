@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from persistence_site.errors import BufferFull
-from storage_backends.buffer import KEEP_FIRST, SessionsDeleting
+from core.exceptions import BufferFull, SessionsDeleting
+from storage_backends.catalog import spec
 from storage_backends.redis_buffer import RedisWriteBuffer
 from tests.factories import session_record
 
@@ -48,7 +48,7 @@ def _entries(buffer, collection):
 
 
 def test_audit_logs_are_declared_keep_first():
-    assert AUDIT_LOGS in KEEP_FIRST and SESSIONS not in KEEP_FIRST
+    assert spec(AUDIT_LOGS).keep_first and not spec(SESSIONS).keep_first
 
 
 def test_a_second_write_of_a_buffered_id_is_ignored(buffer):

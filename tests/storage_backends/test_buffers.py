@@ -13,7 +13,7 @@ import time
 import pytest
 from django.db import connections
 
-from persistence_site.errors import BufferFull
+from core.exceptions import BufferFull
 from storage_backends.buffer import SessionsDeleted, SessionsNotBuffered
 from storage_backends.records import encode
 from storage_backends.redis_buffer import RedisWriteBuffer
@@ -381,7 +381,7 @@ def test_concurrent_adds_from_threads_are_all_buffered(buffer):
 
 
 def test_begin_delete_drops_the_writes_and_refuses_new_ones_until_the_delete_ends(buffer):
-    from storage_backends.buffer import SessionsDeleting
+    from core.exceptions import SessionsDeleting
 
     buffer.add(SESSIONS, [session_record("s-1"), session_record("s-2")])
     buffer.add(TASKS, [task_record("s-1", f"t-{i}") for i in range(3)] + [task_record("s-2", "u-1")])

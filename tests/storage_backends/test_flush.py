@@ -13,8 +13,8 @@ import threading
 import pytest
 from django.db import connection, connections
 
-from persistence_site import metrics
-from persistence_site.errors import FlushFailed
+from core import metrics
+from core.exceptions import FlushFailed
 from storage_backends.flush import flush_all
 from storage_backends.models import DeadLetter
 from storage_backends.sql import SQLBackend
@@ -253,7 +253,7 @@ def test_flush_paused_keeps_flushers_out_until_released(write_buffer):
     from storage_backends.flush import flush_paused
 
     write_buffer.add(SESSIONS, [session_record("s-1")])
-    with flush_paused(write_buffer, wait=1):
+    with flush_paused((SESSIONS, TASKS), write_buffer, wait=1):
         result = flush_all(write_buffer, wait=0)
         assert result.skipped == [SESSIONS, TASKS]
         with pytest.raises(FlushFailed):

@@ -13,7 +13,7 @@ import datetime as dt
 import pytest
 from django.db import DatabaseError, connection
 
-from persistence_site import metrics
+from core import metrics
 from storage_backends import flush
 from storage_backends.buffer import SessionsDeleted
 from storage_backends.flush import FlushResult, flush_all

@@ -11,7 +11,7 @@ from tests.factories import session_record, task_record
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/system/metrics"
 NAMED = {
-    # API.md §6, by the sample names a scrape shows
+    # docs/api.md §6, by the sample names a scrape shows
     "persistence_buffer_size": {"type"},
     "persistence_flush_total": {"type"},
     "persistence_flush_duration_seconds_count": {"type"},

@@ -19,7 +19,7 @@ def spans():
     once per process, and the tests of tracing turned off must find none."""
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from persistence_site import tracing
+    from core import tracing
 
     exporter = InMemorySpanExporter()
     assert tracing.setup(service_name="persistence-test", exporter=exporter, set_global=False)
@@ -32,7 +32,7 @@ def spans():
 @pytest.fixture
 def json_access_log():
     """The access log through the production handler's filter and JSON formatter, at INFO."""
-    from persistence_site.logging_setup import JsonFormatter, RequestContextFilter
+    from core.logging_setup import JsonFormatter, RequestContextFilter
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

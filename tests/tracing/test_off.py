@@ -26,7 +26,7 @@ def no_endpoint(monkeypatch):
 def test_setup_without_an_endpoint_turns_nothing_on(no_endpoint):
     from opentelemetry import trace
 
-    from persistence_site import tracing
+    from core import tracing
 
     assert tracing.setup(service_name="persistence-web") is False
     assert not tracing.enabled()
@@ -38,7 +38,7 @@ def test_setup_without_an_endpoint_turns_nothing_on(no_endpoint):
 
 
 def test_an_endpoint_with_the_sdk_disabled_turns_nothing_on(monkeypatch):
-    from persistence_site import tracing
+    from core import tracing
 
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1")
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
@@ -64,7 +64,7 @@ import json, os, sys
 import django
 django.setup()
 from django.test import Client
-from persistence_site import tracing
+from core import tracing
 from storage_backends.buffer import get_write_buffer
 assert tracing.setup(service_name="persistence-web") is False
 answer = Client().post("/api/v1/translation/sessions/batch", {"sessions": [{"session_id": "x"}]},

@@ -104,7 +104,7 @@ def test_probes_and_scrapes_are_not_traced(spans, client):
 
 
 def test_a_log_line_outside_any_span_has_empty_trace_ids(spans):
-    from persistence_site.logging_setup import RequestContextFilter
+    from core.logging_setup import RequestContextFilter
 
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "outside", None, None)
     RequestContextFilter().filter(record)
@@ -113,7 +113,7 @@ def test_a_log_line_outside_any_span_has_empty_trace_ids(spans):
 
 
 def test_span_helper_records_attributes_and_errors(spans):
-    from persistence_site import tracing
+    from core import tracing
 
     with pytest.raises(RuntimeError), tracing.span("search.query", backend="opensearch", hits=None):
         raise RuntimeError("index gone")
@@ -126,7 +126,7 @@ def test_span_helper_records_attributes_and_errors(spans):
 
 
 def test_traced_decorator_spans_each_call(spans):
-    from persistence_site import tracing
+    from core import tracing
 
     @tracing.traced("search.stats", attributes={"db.system.name": "opensearch"})
     def stats(n: int) -> int:

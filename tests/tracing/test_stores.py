@@ -32,7 +32,7 @@ def s3_store():
 
 
 def test_object_store_calls_are_spans_of_the_callers_trace_parts_sent_by_threads_too(spans, s3_store):
-    from persistence_site import tracing
+    from core import tracing
 
     key = f"tracing-test/{uuid.uuid4()}"
     with tracing.span("upload-request") as parent:

@@ -9,7 +9,7 @@ import sys
 import pytest
 from django.core.management import CommandError, call_command
 
-from persistence_site.errors import FlushFailed
+from core.exceptions import FlushFailed
 from storage_backends.flush import flush_all
 from tests.factories import session_record
 from tests.processes import ROOT, free_port, service_env

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from persistence_site.errors import NotFound
+from core.errors import NotFound
 from storage_backends.flush import flush_all
 from storage_backends.models import DeadLetter
 from tests.factories import session_record, task_record
@@ -314,7 +314,7 @@ def test_cleanup_reports_each_session_to_the_callback(write_buffer):
 
 
 def test_celery_task_runs_the_cleanup_with_the_configured_retention(write_buffer, settings):
-    from recovery.tasks import cleanup_expired_sessions
+    from translation.tasks import cleanup_expired_sessions
 
     settings.RETENTION_COMPLETED_DAYS = 10
     settings.RETENTION_FAILED_DAYS = 5
@@ -331,5 +331,5 @@ def test_celery_task_runs_the_cleanup_with_the_configured_retention(write_buffer
 def test_beat_schedules_the_cleanup_daily(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["cleanup-expired-sessions"]
 
-    assert entry["task"] == "recovery.tasks.cleanup_expired_sessions"
+    assert entry["task"] == "translation.tasks.cleanup_expired_sessions"
     assert entry["schedule"].remaining_estimate(days_ago(0)).total_seconds() <= 86_400

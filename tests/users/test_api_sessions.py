@@ -1,4 +1,4 @@
-"""The user-session endpoints of API.md §8 on the Redis plugin (real Redis)."""
+"""The user-session endpoints of docs/api.md §8 on the Redis plugin (real Redis)."""
 
 from __future__ import annotations
 

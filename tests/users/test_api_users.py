@@ -1,4 +1,4 @@
-"""The user endpoints of API.md §8 on MariaDB and Redis."""
+"""The user endpoints of docs/api.md §8 on MariaDB and Redis."""
 
 from __future__ import annotations
 

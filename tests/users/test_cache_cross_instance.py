@@ -1,5 +1,5 @@
 """No stale reads across instances: two gunicorns sharing MariaDB and Redis, writes on one, reads
-on the other at once, while other threads keep writing (API.md §8: no stale cache)."""
+on the other at once, while other threads keep writing (docs/api.md §8: no stale cache)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Session management endpoints (API.md §5): delete, status change, retention cleanup.
+"""Session management endpoints (docs/api.md §5): delete, status change, retention cleanup.
 
     DELETE /api/v1/translation/sessions/<id>           scope admin
     PATCH  /api/v1/translation/sessions/<id>/status    scope write
@@ -20,9 +20,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from persistence_site.errors import validated
-from recovery import openapi
-from recovery.representation import session_detail
+from core.errors import validated
+from core.openapi import ErrorOut
+from translation import openapi
+from translation.representation import session_detail
 from translation.services.lifecycle import session_delete, session_status_update, sessions_cleanup
 
 # A retention longer than a century is a typo (days vs seconds), not a policy.
@@ -67,10 +68,8 @@ CleanupOut = inline_serializer(
     },
 )
 _BAD_BODY = {
-    400: OpenApiResponse(openapi.ErrorOut, description="Body is not JSON or not an object (MALFORMED_JSON)."),
-    422: OpenApiResponse(
-        openapi.ErrorOut, description="A field is missing, unknown or invalid (VALIDATION_ERROR)."
-    ),
+    400: OpenApiResponse(ErrorOut, description="Body is not JSON or not an object (MALFORMED_JSON)."),
+    422: OpenApiResponse(ErrorOut, description="A field is missing, unknown or invalid (VALIDATION_ERROR)."),
 }
 
 
@@ -84,9 +83,7 @@ class SessionDeleteMixin:
         responses={
             200: DeletedOut,
             404: openapi.NOT_FOUND,
-            503: OpenApiResponse(
-                openapi.ErrorOut, description="Buffer store down, or a flush did not yield."
-            ),
+            503: OpenApiResponse(ErrorOut, description="Buffer store down, or a flush did not yield."),
         },
     )
     def delete(self, request: Request, session_id: str) -> Response:

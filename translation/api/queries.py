@@ -1,4 +1,4 @@
-"""Query endpoints (API.md §3). Filtering, paging and read-your-writes: translation.selectors.
+"""Query endpoints (docs/api.md §3). Filtering, paging and read-your-writes: translation.selectors.
 
 GET /api/v1/translation/sessions                      scope read
 GET /api/v1/translation/sessions/<id>                 scope read (DELETE: admin, lifecycle)
@@ -23,8 +23,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from persistence_site.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from recovery import openapi
+from core.openapi import ErrorOut
+from core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from translation import openapi
 from translation.api.lifecycle import SessionDeleteMixin
 from translation.models import SessionStatus, TaskStatus
 from translation.selectors import (
@@ -39,12 +40,12 @@ from translation.selectors import (
 
 TAGS = ["translation: queries"]
 INVALID_QUERY = OpenApiResponse(
-    openapi.ErrorOut,
+    ErrorOut,
     description="A query parameter is malformed: bad date, page < 1, page_size outside 1-100, unknown "
     "sort field or status (INVALID_QUERY); `errors` lists each one.",
 )
 TASK_NOT_FOUND = OpenApiResponse(
-    openapi.ErrorOut,
+    ErrorOut,
     description='Unknown task: {"detail": "Task not found", "error_code": "NOT_FOUND", "task_id": ...}.',
 )
 PAGING = [

@@ -1,4 +1,4 @@
-"""Batch write endpoints and the flush endpoint (API.md §2). Validation is translation.validation;
+"""Batch write endpoints and the flush endpoint (docs/api.md §2). Validation is translation.validation;
 buffering and flushing are translation.services.ingest."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from persistence_site.errors import MalformedJSON
-from recovery.openapi import ErrorOut
+from core.errors import MalformedJSON
+from core.openapi import ErrorOut
 from translation.services.ingest import buffer_flush, session_batch_upsert, task_batch_upsert
 from translation.validation import SessionBatchIn, TaskBatchIn, validate_batch
 

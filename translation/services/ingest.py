@@ -1,4 +1,4 @@
-"""Accepting batch writes into the buffer, and flushing it on demand (API.md §2).
+"""Accepting batch writes into the buffer, and flushing it on demand (docs/api.md §2).
 
 task_batch_upsert(records=validate_batch(body, kind="tasks"))
 result = buffer_flush()
@@ -9,14 +9,15 @@ from __future__ import annotations
 import logging
 from typing import Any, NoReturn
 
-from persistence_site.errors import FlushFailed, ServiceUnavailable, SessionNotFound
+from core.errors import SessionNotFound
+from core.exceptions import FlushFailed, StorageUnavailable
 from storage_backends import registry
 from storage_backends.buffer import SESSIONS, TASKS, SessionsDeleted, SessionsNotBuffered, get_write_buffer
 from storage_backends.flush import FlushResult, flush_all
 
 logger = logging.getLogger(__name__)
 
-#: The flush endpoint answers within this many seconds (API.md §2).
+#: The flush endpoint answers within this many seconds (docs/api.md §2).
 FLUSH_BUDGET_SECONDS = 10.0
 
 
@@ -75,7 +76,7 @@ def buffer_flush() -> FlushResult:
         result = flush_all(get_write_buffer(), wait=FLUSH_BUDGET_SECONDS, budget=FLUSH_BUDGET_SECONDS)
     except FlushFailed:
         raise
-    except ServiceUnavailable as exc:
+    except StorageUnavailable as exc:
         raise FlushFailed(f"Flush failed: {exc.detail}") from exc
     except Exception as exc:  # never a 500: the records stay buffered whatever went wrong
         logger.exception("flush failed unexpectedly")

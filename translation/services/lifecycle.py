@@ -36,13 +36,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import audited
-from persistence_site.errors import FlushFailed, NotFound, ServiceUnavailable
-from recovery.representation import SESSION_FIELDS
-from recovery.selectors import IDS_PER_QUERY, session_row_get, task_status_counts
+from core.errors import NotFound
+from core.exceptions import FlushFailed, StorageUnavailable
+from storage_backends import catalog
 from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer
 from storage_backends.flush import flush_paused
-from storage_backends.records import ID_FIELDS
 from translation.models import Session, SessionStatus, Task
+from translation.representation import SESSION_FIELDS
+from translation.selectors import IDS_PER_QUERY, session_row_get, task_status_counts
 
 logger = logging.getLogger(__name__)
 
@@ -75,10 +76,10 @@ def _after_delete(session_ids: list[str]) -> None:
 @contextlib.contextmanager
 def _flushes_paused(buffer: WriteBuffer) -> Iterator[None]:
     try:
-        with flush_paused(buffer):
+        with flush_paused((SESSIONS, TASKS), buffer):
             yield
     except FlushFailed as exc:  # a long flush kept its lock: nothing of this step was done
-        raise ServiceUnavailable(f"A flush is running and did not yield; retry. ({exc.detail})") from exc
+        raise StorageUnavailable(f"A flush is running and did not yield; retry. ({exc.detail})") from exc
 
 
 def _delete_task_pages(session_id: str, status: str) -> int:
@@ -133,7 +134,7 @@ def _buffered_tasks_stored(buffer: WriteBuffer, session_ids: list[str]) -> dict[
     """Per session, how many of its buffered tasks also have a stored row (counted once, not twice)."""
     stored: dict[str, int] = {}
     for session_id in session_ids:
-        ids = [task[ID_FIELDS[TASKS]] for task in buffer.session_tasks(session_id)]
+        ids = [task[catalog.id_field(TASKS)] for task in buffer.session_tasks(session_id)]
         stored[session_id] = sum(
             Task.objects.filter(pk__in=ids[start : start + IDS_PER_QUERY]).count()
             for start in range(0, len(ids), IDS_PER_QUERY)
@@ -181,7 +182,7 @@ def _delete_rows(session_ids: list[str]) -> int:
 def session_delete(*, session_id: str, buffer: WriteBuffer | None = None) -> int:
     """Delete a session, its stored tasks and its buffered writes; returns the tasks removed.
 
-    Raises ``NotFound`` when the session is neither stored nor buffered, ``ServiceUnavailable``
+    Raises ``NotFound`` when the session is neither stored nor buffered, ``StorageUnavailable``
     when the buffer store is down or a flush holds its lock for more than 10 s (nothing is deleted
     in either case when it happens before the first step).
 
@@ -276,7 +277,7 @@ def sessions_cleanup(
     buffer: WriteBuffer | None = None,
     on_session: SessionCallback | None = None,
 ) -> CleanupResult:
-    """Delete expired sessions with their tasks (API.md §5); ``dry_run`` only counts.
+    """Delete expired sessions with their tasks (docs/api.md §5); ``dry_run`` only counts.
 
     A session with a buffered write is not expired (its latest accepted write is recent) and is
     skipped, in a dry run too, so a dry run counts what a real run would delete.

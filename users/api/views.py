@@ -1,4 +1,4 @@
-"""The users endpoints (API.md §8). Thin: validate, call one service or selector, answer.
+"""The users endpoints (docs/api.md §8). Thin: validate, call one service or selector, answer.
 
 POST   /api/v1/users                                 write    GET /api/v1/users              read
 GET    /api/v1/users/<user_id>                       read     PATCH (write), DELETE (admin)
@@ -19,9 +19,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from persistence_site.errors import validated
-from persistence_site.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from recovery.openapi import ErrorOut
+from core.errors import validated
+from core.openapi import ErrorOut
+from core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from users import selectors, services
 from users.validation import SessionCreateIn, UserCreateIn, UserUpdateIn, ValidateIn
 

@@ -13,16 +13,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from api_keys.services import dev_api_key_ensure
-from persistence_site.config import BASE_DIR
-
-DEFAULT_PATH = BASE_DIR / "data" / "dev-api-key"
 
 
 class Command(BaseCommand):
     help = "Create (once) and print the development API key, kept in data/dev-api-key. DEBUG only."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--path", type=Path, default=DEFAULT_PATH)
+        parser.add_argument("--path", type=Path, default=Path(settings.BASE_DIR) / "data" / "dev-api-key")
         parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="Shown in the example.")
 
     def handle(self, *args: Any, **options: Any) -> None:

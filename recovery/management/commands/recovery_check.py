@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from persistence_site import json_codec
+from core import json_codec
 from recovery.checks import CheckThresholds, recovery_check_run
 
 EXIT_OK = 0

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from persistence_site.errors import ServiceUnavailable
+from core.exceptions import StorageUnavailable
 from translation.services.lifecycle import sessions_cleanup
 
 
@@ -57,7 +57,7 @@ class Command(BaseCommand):
             result = sessions_cleanup(
                 completed_days=completed_days, failed_days=failed_days, dry_run=dry_run, on_session=show
             )
-        except (DatabaseError, ServiceUnavailable) as exc:
+        except (DatabaseError, StorageUnavailable) as exc:
             raise CommandError(f"cleanup stopped: {exc}; what was deleted stays deleted, run again") from exc
         self.stdout.write(
             f"{'dry run: ' if dry_run else ''}{verb} {result.deleted_sessions} sessions and "

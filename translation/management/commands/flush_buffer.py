@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from persistence_site.errors import ServiceUnavailable
+from core.exceptions import StorageUnavailable
 from storage_backends.buffer import get_write_buffer
 from storage_backends.flush import flush_all
 
@@ -25,7 +25,7 @@ class Command(BaseCommand):
         try:
             before = buffer.counts()
             result = flush_all(buffer, wait=wait)
-        except ServiceUnavailable as exc:
+        except StorageUnavailable as exc:
             raise CommandError(f"flush failed, the data stays buffered: {exc.detail}") from exc
         summary = result.as_dict()
         self.stdout.write(

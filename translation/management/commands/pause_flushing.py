@@ -26,7 +26,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from storage_backends.buffer import COLLECTIONS, get_write_buffer
+from storage_backends.buffer import get_write_buffer
+from storage_backends.catalog import buffered_collections
 
 
 class Command(BaseCommand):
@@ -52,7 +53,7 @@ class Command(BaseCommand):
         buffer = get_write_buffer()
         held = []
         try:
-            for collection in COLLECTIONS:  # the flushers' order: no deadlock with a running flush
+            for collection in buffered_collections():  # the flushers' order: no deadlock with a running flush
                 lock = buffer.flush_lock(collection, wait)
                 if lock is None:
                     raise CommandError(
@@ -74,7 +75,7 @@ class Command(BaseCommand):
                         raise CommandError("a flush lock expired during the pause; flushing may have resumed")
                 buffer.redis.expire(paused_key, settings.BUFFER_LOCK_TTL)
         finally:
-            if len(held) == len(COLLECTIONS):
+            if len(held) == len(buffered_collections()):
                 buffer.redis.delete(f"{buffer.prefix}:paused")
             for lock in reversed(held):
                 lock.release()

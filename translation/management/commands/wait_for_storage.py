@@ -13,8 +13,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from persistence_site.health import database_healthy
 from storage_backends.buffer import get_write_buffer
+from system.health import database_healthy
 
 
 class Command(BaseCommand):

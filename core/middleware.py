@@ -1,6 +1,6 @@
 """Request id, access log, body-size limit and per-view metrics middleware.
 
-MIDDLEWARE = ["persistence_site.middleware.RequestLogMiddleware", ...]
+MIDDLEWARE = ["core.middleware.RequestLogMiddleware", ...]
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import django_prometheus.middleware
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from persistence_site import tracing
-from persistence_site.errors import error_body
-from persistence_site.logging_setup import request_id_var
+from core import tracing
+from core.errors import error_body
+from core.logging_setup import request_id_var
 
 access_logger = logging.getLogger("persistence.access")
 

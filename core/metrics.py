@@ -1,4 +1,5 @@
-"""The service's own Prometheus metrics (API.md §6) and the scrape of all of them.
+"""The service's own Prometheus metrics (docs/api.md §6): their definitions, which any layer updates.
+The scrape of all of them (and the buffer size, asked at scrape time) is system.metrics.
 
 Every metric exists from start-up, at zero. With several processes (gunicorn workers, Celery on
 the same host) prometheus_client's multiprocess mode is on: ``PROMETHEUS_MULTIPROC_DIR`` names a
@@ -8,23 +9,16 @@ is not kept per process at all: ``BufferSizeCollector`` asks the write buffer at
 A new per-process ``Gauge`` needs a ``multiprocess_mode`` (e.g. "livesum"); state shared between
 processes belongs in a scrape-time collector like that one.
 
-    from persistence_site import metrics
+    from core import metrics
     metrics.FLUSH_TOTAL.labels(type="task").inc()
-    body, content_type = metrics.exposition(request.headers.get("Accept"))
 """
 
 from __future__ import annotations
 
-import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import choose_encoder
-from prometheus_client.multiprocess import MultiProcessCollector
-
-logger = logging.getLogger(__name__)
+from prometheus_client import Counter, Gauge, Histogram
 
 ITEM_TYPES = ("session", "task", "audit_log")
 #: The operations the storage backends count (labels of the storage metrics), made visible at zero.
@@ -83,64 +77,3 @@ def initialise_backend_labels(backend_names: Iterable[str]) -> None:
 def multiprocess_dir() -> str | None:
     """The multiprocess directory when multiprocess mode is on, else None."""
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
-
-
-class BufferSizeCollector:
-    """``persistence_buffer_size{type}``: records waiting in the write buffer, read at scrape time;
-    ``persistence_buffer_bytes`` (what ``BUFFER_CAPACITY_BYTES`` bounds) and
-    ``persistence_buffer_retrying`` (records that failed a flush attempt and wait for the next).
-
-    Asking the buffer store (one cheap count per collection) is right with any number of web and
-    worker processes, where a per-process gauge would report each process's own view.
-    """
-
-    def collect(self) -> Iterator[Metric]:
-        from storage_backends.buffer import ITEM_TYPE, get_write_buffer
-
-        family = GaugeMetricFamily(
-            "persistence_buffer_size", "Records accepted and not yet flushed, per type.", labels=["type"]
-        )
-        size = GaugeMetricFamily("persistence_buffer_bytes", "Bytes of record data in the write buffer.")
-        retrying = GaugeMetricFamily(
-            "persistence_buffer_retrying",
-            "Buffered records that failed a flush attempt with an unknown error and wait to be retried.",
-        )
-        try:
-            buffer = get_write_buffer()
-            counts = buffer.counts()
-            size.add_metric([], buffer.size_bytes())
-            retrying.add_metric([], buffer.retrying_count())
-        except Exception:  # a scrape must not fail because the buffer store is down; /health says so
-            logger.warning("metrics: buffer store unavailable; buffer size not reported", exc_info=True)
-        else:
-            for collection, item_type in ITEM_TYPE.items():
-                family.add_metric([item_type], counts.get(collection, 0))
-            yield size
-            yield retrying
-        yield family
-
-
-class _ProcessRegistry:
-    """This process's default registry as one collector (single-process mode)."""
-
-    def collect(self) -> Iterator[Metric]:
-        return REGISTRY.collect()
-
-
-def scrape_registry() -> CollectorRegistry:
-    """Everything a scrape shows: every process's metrics (or this process's) and the buffer size."""
-    registry = CollectorRegistry(auto_describe=False)
-    path = multiprocess_dir()
-    if path:
-        MultiProcessCollector(registry, path=path)
-    else:
-        registry.register(_ProcessRegistry())
-    registry.register(BufferSizeCollector())
-    return registry
-
-
-def exposition(accept: str | None) -> tuple[bytes, str]:
-    """The scrape body and its content type: OpenMetrics when the scraper asks for it, else the
-    Prometheus text format 0.0.4."""
-    encoder, content_type = choose_encoder(accept or "")
-    return encoder(scrape_registry()), content_type

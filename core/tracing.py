@@ -23,7 +23,7 @@ On, it instruments Django (a span per request, continuing an incoming ``tracepar
 service's own spans come from ``span``/``traced``. Keyword attributes are recorded as
 ``persistence.<name>``; ``attributes={...}`` takes names as they are (semantic conventions such as
 ``db.system.name``). Log lines get the current ``trace_id`` and ``span_id``
-(persistence_site.logging_setup).
+(core.logging_setup).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -64,7 +64,7 @@ class _NoSpan:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, *exc: object) -> bool:
+    def __exit__(self, *exc: object) -> Literal[False]:
         return False
 
 
@@ -134,8 +134,8 @@ def setup(
                 excluded_urls=os.environ.get("OTEL_PYTHON_DJANGO_EXCLUDED_URLS", DEFAULT_EXCLUDED_URLS),
             )
             _instrumented.append(DjangoInstrumentor())
-        CeleryInstrumentor().instrument(tracer_provider=provider)
-        _instrumented.append(CeleryInstrumentor())
+        CeleryInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
+        _instrumented.append(CeleryInstrumentor())  # type: ignore[no-untyped-call]
         _provider = provider
         _trace_api = trace
         _tracer = provider.get_tracer("persistence")

@@ -1,4 +1,4 @@
-"""The contract's value rules (API.md §0 "Values"), shared by every app's validation.
+"""The contract's value rules (docs/api.md §0 "Values"), shared by every app's validation.
 
 Timestamps, ids, strings and free JSON objects follow the same rules in every collection, so the
 rules live here, below the apps (translation, users, files and audit import them; this module
@@ -72,7 +72,7 @@ def no_nul(value: str) -> str:
 
 
 def check_id(value: str) -> str:
-    """An id reachable as one URL path segment and shown as it is (API.md §0 "Ids")."""
+    """An id reachable as one URL path segment and shown as it is (docs/api.md §0 "Ids")."""
     bad = _ID_FORBIDDEN.search(value)
     if bad is not None:
         char = bad.group()

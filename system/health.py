@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from persistence_site import __version__
+from core import __version__
 from storage_backends.buffer import get_write_buffer
 from storage_backends.object_store import object_store_health
 

@@ -1,4 +1,4 @@
-"""The contract's pagination (API.md §0): ``page`` from 1, ``page_size`` 1-100 (default 20).
+"""The contract's pagination (docs/api.md §0): ``page`` from 1, ``page_size`` 1-100 (default 20).
 
     params = page_params(request.query_params)             # 400 INVALID_QUERY when malformed
     body = page_of(queryset, params, render=session_summary)
@@ -18,7 +18,7 @@ from typing import Any
 from django import forms
 from django.db.models import QuerySet
 
-from persistence_site.errors import InvalidQuery
+from core.errors import InvalidQuery
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100

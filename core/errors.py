@@ -1,7 +1,8 @@
 """The contract's error body for every 4xx/5xx: ``{"detail", "error_code", "errors": [...]}``.
 
-Raise one of the exceptions below (or any DRF exception) from a view; ``api_exception_handler``
-renders it. Unknown URLs under ``/api/`` and unhandled exceptions get the same shape from
+Raise one of the exceptions below (or any DRF exception) from a view, or let a domain exception
+of core.exceptions (``BufferFull``, ``StorageUnavailable``, ...) rise from a service or a storage
+plugin; ``api_exception_handler`` renders both. Unknown URLs under ``/api/`` and unhandled exceptions get the same shape from
 ``api_not_found`` and ``api_server_error``.
 
     raise RequestValidationError([{"field": "tasks[3].status", "message": "..."}])
@@ -21,7 +22,8 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from rest_framework import exceptions, status
 
-from persistence_site import tracing
+from core import tracing
+from core.exceptions import BufferFull, FlushFailed, ServiceException, StorageUnavailable
 
 if TYPE_CHECKING:
     from rest_framework.response import Response
@@ -123,28 +125,21 @@ class SessionNotFound(RequestValidationError):
     default_detail = "Some tasks name a session that does not exist."
 
 
-class ServiceUnavailable(ServiceError):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    error_code = "STORAGE_UNAVAILABLE"
-    default_detail = "A storage dependency is unavailable; retry later."
-
-    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
-        kwargs.setdefault("retry_after", 5)
-        super().__init__(detail, **kwargs)
-
-
-class BufferFull(ServiceUnavailable):
-    error_code = "BUFFER_FULL"
-    default_detail = "The write buffer is full; retry later."
+#: The domain exceptions (core.exceptions), by class, to the contract's status and error_code; an
+#: exception takes the entry of its nearest ancestor.
+DOMAIN_ERRORS: dict[type[ServiceException], tuple[int, str]] = {
+    BufferFull: (status.HTTP_503_SERVICE_UNAVAILABLE, "BUFFER_FULL"),
+    FlushFailed: (status.HTTP_503_SERVICE_UNAVAILABLE, "FLUSH_FAILED"),
+    StorageUnavailable: (status.HTTP_503_SERVICE_UNAVAILABLE, "STORAGE_UNAVAILABLE"),
+}
 
 
-class FlushFailed(ServiceUnavailable):
-    error_code = "FLUSH_FAILED"
-    default_detail = "Flushing the buffer to the database failed; the data stays buffered."
-
-    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
-        kwargs.setdefault("extra", {"status": "error"})
-        super().__init__(detail, **kwargs)
+def domain_status(exc: ServiceException) -> tuple[int, str]:
+    """The contract's status and error_code of a domain exception."""
+    for cls in type(exc).__mro__:
+        if cls in DOMAIN_ERRORS:
+            return DOMAIN_ERRORS[cls]
+    return status.HTTP_500_INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"
 
 
 # DRF's own exceptions, by class, to the contract's codes.
@@ -201,15 +196,23 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     elif isinstance(exc, DatabaseOperationalError | DatabaseInterfaceError):
         # The database is down or the connection broke: a dependency outage, not a bug.
         logger.warning("database unavailable", exc_info=True)
-        exc = ServiceUnavailable("The database is unavailable; retry later.")
+        exc = StorageUnavailable("The database is unavailable; retry later.")
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
+    headers: dict[str, str] = {}
+    if isinstance(exc, ServiceException):
+        status_code, error_code = domain_status(exc)
+        if exc.retry_after is not None:
+            headers["Retry-After"] = str(exc.retry_after)
+        set_rollback()
+        return Response(
+            error_body(exc.detail, error_code, exc.errors, **exc.extra), status=status_code, headers=headers
+        )
     if not isinstance(exc, exceptions.APIException):
         return None  # a bug: Django's handler500 (api_server_error) answers it
 
-    headers: dict[str, str] = {}
     if isinstance(exc, ServiceError):
         body = error_body(str(exc.detail), exc.error_code, exc.errors, **exc.extra)
         if exc.retry_after is not None:
@@ -231,7 +234,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
 
 
 def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith("/api/")
+    return bool(request.path.startswith("/api/"))
 
 
 def api_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

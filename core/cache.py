@@ -5,9 +5,9 @@ Django's ``RedisCacheClient.get_client`` constructs a new ``redis.Redis`` for ev
 one client, holding one connection, per pool and process: Django gives each thread its own cache
 backend, so the client is used by one thread only, and a single-connection client skips the pool's
 per-command checkout (a lock and a poll of the socket), which the rate limits pay on every request
-(persistence_site.redis_clients has the same for the service's own Redis calls).
+(core.redis_clients has the same for the service's own Redis calls).
 
-    CACHES = {"default": {"BACKEND": "persistence_site.cache.RedisCache", "LOCATION": "redis://..."}}
+    CACHES = {"default": {"BACKEND": "core.cache.RedisCache", "LOCATION": "redis://..."}}
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ class ExactCharField(models.CharField):
     """
 
     def db_parameters(self, connection: Any) -> dict[str, Any]:
-        params = super().db_parameters(connection)
+        params: dict[str, Any] = super().db_parameters(connection)
         collation = binary_collation(connection)
         if collation is not None:
             params["collation"] = collation

@@ -1,6 +1,6 @@
 """JSON parsing and rendering for the API with orjson (several times faster than the stdlib).
 
-REST_FRAMEWORK = {"DEFAULT_PARSER_CLASSES": ["persistence_site.json_codec.ORJSONParser"], ...}
+REST_FRAMEWORK = {"DEFAULT_PARSER_CLASSES": ["core.json_codec.ORJSONParser"], ...}
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import orjson
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer
 
-from persistence_site.errors import MalformedJSON
+from core.errors import MalformedJSON
 
 _OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
 

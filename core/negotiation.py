@@ -6,7 +6,7 @@ few per cent of a cache-hit read); for ``*/*`` its answer is always the first re
 renderer's own media type, which this returns directly. Anything else (another header, a
 ``?format=`` override or suffix) goes through DRF's negotiation unchanged.
 
-    REST_FRAMEWORK = {"DEFAULT_CONTENT_NEGOTIATION_CLASS": "persistence_site.negotiation.ContentNegotiation"}
+    REST_FRAMEWORK = {"DEFAULT_CONTENT_NEGOTIATION_CLASS": "core.negotiation.ContentNegotiation"}
 """
 
 from __future__ import annotations
@@ -29,4 +29,5 @@ class ContentNegotiation(DefaultContentNegotiation):
             and "*" not in renderers[0].media_type
         ):
             return renderers[0], renderers[0].media_type
-        return super().select_renderer(request, renderers, format_suffix)
+        chosen: tuple[Any, str] = super().select_renderer(request, renderers, format_suffix)
+        return chosen

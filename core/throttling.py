@@ -85,7 +85,7 @@ class _ClientAddress(BaseThrottle):
 
 
 def client_address(request: Request) -> str:
-    return _ClientAddress().get_ident(request)
+    return str(_ClientAddress().get_ident(request))
 
 
 class RequestLimits:

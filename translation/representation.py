@@ -1,4 +1,4 @@
-"""Output shapes of sessions and tasks for the recovery and lifecycle answers (API.md §1, §4, §5).
+"""Output shapes of sessions and tasks for the query, recovery and lifecycle answers (docs/api.md §1, §4, §5).
 
 Plain functions over ``.values()`` rows (or the buffer's model-ready dicts), not DRF serializers:
 a restore renders 100,000+ tasks, and a serializer costs tens of microseconds per row where these
@@ -8,8 +8,7 @@ with ``Z``.
     row = Session.objects.filter(pk=sid).values(*SESSION_FIELDS).first()
     body = session_detail(row)   # every field + pending_tasks, progress, estimated_completion
 
-When the read path's output serializers (translation/api/serializers_out.py) land, the derived
-fields should come from one place; these functions follow the same contract rules.
+The OpenAPI descriptions of these shapes are translation.openapi (documentation only).
 """
 
 from __future__ import annotations
@@ -70,7 +69,7 @@ _CONFIDENCE = TASK_FIELDS.index("confidence")
 
 
 def pending_tasks(row: dict[str, Any]) -> int:
-    """``max(total - completed - failed - processing, 0)`` (API.md §1)."""
+    """``max(total - completed - failed - processing, 0)`` (docs/api.md §1)."""
     done = row["completed_tasks"] + row["failed_tasks"] + row["processing_tasks"]
     return max(row["total_tasks"] - done, 0)
 
@@ -99,7 +98,7 @@ def estimated_completion(row: dict[str, Any]) -> dt.datetime | None:
 
 
 def session_summary(row: dict[str, Any]) -> dict[str, Any]:
-    """The list item of API.md §3/§4: counters, pending_tasks and progress."""
+    """The list item of docs/api.md §3/§4: counters, pending_tasks and progress."""
     return {
         "session_id": row["session_id"],
         "filename": row["filename"],

@@ -2,7 +2,7 @@
 
 The request id lives in a context variable set by ``RequestLogMiddleware``; the filter copies it
 onto every record so that any logger's line can be tied to its request. With tracing on
-(persistence_site.tracing), the filter adds the current span's ``trace_id`` and ``span_id`` too
+(core.tracing), the filter adds the current span's ``trace_id`` and ``span_id`` too
 (empty strings outside any span); with tracing off they are absent, and cost nothing.
 
     logger.info("batch accepted", extra={"collection": "translation_tasks", "count": 100})
@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import contextvars
 import logging
+from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
 
-from persistence_site import tracing
+from core import tracing
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -35,7 +36,9 @@ class RequestContextFilter(logging.Filter):
 class JsonFormatter(_BaseJsonFormatter):
     """python-json-logger with the field names the service's log pipeline expects."""
 
-    def add_fields(self, log_record: dict, record: logging.LogRecord, message_dict: dict) -> None:
+    def add_fields(
+        self, log_record: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
         super().add_fields(log_record, record, message_dict)
         log_record["timestamp"] = log_record.pop("asctime", None) or self.formatTime(record)
         log_record["level"] = log_record.pop("levelname", record.levelname)

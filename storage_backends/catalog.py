@@ -1,0 +1,103 @@
+"""The collections the storage layer serves, as their apps declare them.
+
+Each app declares its collections in its ``AppConfig.ready`` (translation: sessions and tasks;
+audit: audit events; users: user sessions). The buffer, the flusher, the records codec and the
+dead letters work from these declarations and never name an app; ``STORAGE_BACKENDS`` is checked
+against them at start-up (``storage_backends.registry.validate_routes``).
+
+    declare(Collection("translation_tasks", model="translation.Task", id_field="task_id",
+                       item_type="task", parent="translation_sessions", parent_field="session_id"))
+    spec("translation_tasks").model_class()        # -> translation.models.Task
+    buffered_collections()                          # flush order: a parent before its children
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models
+
+
+@dataclass(frozen=True, slots=True)
+class Collection:
+    """One collection: where its records live and how the storage layer treats them.
+
+    ``model``: the Django model (``"app_label.Model"``) of the SQL plugin, None for a collection
+    served only by a plugin of its own (user sessions). ``item_type``: the ``type`` label of the
+    buffer and flush metrics. ``parent``/``parent_field``: the collection each record references
+    (stored first, deleted with it). ``keep_first``: append-only, the first accepted write of an
+    id is kept. ``buffered``: writes go through the write buffer (202) and are flushed.
+    """
+
+    name: str
+    model: str | None
+    id_field: str
+    item_type: str
+    parent: str | None = None
+    parent_field: str | None = None
+    keep_first: bool = False
+    buffered: bool = True
+
+    def model_class(self) -> type[models.Model]:
+        if self.model is None:
+            raise ImproperlyConfigured(f"The collection {self.name!r} has no model")
+        model: type[models.Model] = apps.get_model(self.model)
+        return model
+
+
+_DECLARED: dict[str, Collection] = {}
+
+
+def declare(collection: Collection) -> None:
+    """Register ``collection`` (from an ``AppConfig.ready``); declaring it again the same is a no-op."""
+    known = _DECLARED.get(collection.name)
+    if known is not None and known != collection:
+        raise ImproperlyConfigured(f"The collection {collection.name!r} is declared twice, differently")
+    if collection.parent is not None and collection.parent_field is None:
+        raise ImproperlyConfigured(f"The collection {collection.name!r} names a parent but no parent_field")
+    _DECLARED[collection.name] = collection
+
+
+def spec(name: str) -> Collection:
+    """The declaration of ``name``; ImproperlyConfigured when no app declares it."""
+    try:
+        return _DECLARED[name]
+    except KeyError:
+        known = ", ".join(sorted(_DECLARED)) or "none"
+        raise ImproperlyConfigured(f"No app declares the collection {name!r} (declared: {known})") from None
+
+
+def declared() -> dict[str, Collection]:
+    """Every declared collection, by name, in declaration order."""
+    return dict(_DECLARED)
+
+
+def buffered_collections() -> tuple[str, ...]:
+    """The buffered collections in flush order: each parent before its children, otherwise in
+    declaration order (the order of INSTALLED_APPS)."""
+    order: list[str] = []
+
+    def visit(name: str, seen: tuple[str, ...] = ()) -> None:
+        if name in order:
+            return
+        if name in seen:
+            raise ImproperlyConfigured(f"The collections' parents form a cycle: {' -> '.join((*seen, name))}")
+        parent = _DECLARED[name].parent
+        if parent is not None and parent in _DECLARED and _DECLARED[parent].buffered:
+            visit(parent, (*seen, name))
+        order.append(name)
+
+    for name, collection in _DECLARED.items():
+        if collection.buffered:
+            visit(name)
+    return tuple(order)
+
+
+def item_type(name: str) -> str:
+    return spec(name).item_type
+
+
+def id_field(name: str) -> str:
+    return spec(name).id_field
