@@ -42,26 +42,10 @@ from core.errors import InvalidQuery
 from core.json_codec import dumps
 from core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, form_errors
 from storage_backends import registry
-from storage_backends.search import AUDIT_LOGS, AuditQuery, AuditSearchBackend, SearchCursor
+from storage_backends.search import AUDIT_LOGS, EVENT_FIELDS, AuditQuery, AuditSearchBackend, SearchCursor
 
 #: Offset paging stops here (OpenSearch's default ``index.max_result_window``); cursors go on.
 MAX_OFFSET_WINDOW = 10_000
-#: The fields of an event, in the order of the CSV columns.
-EVENT_FIELDS = (
-    "event_id",
-    "timestamp",
-    "actor_id",
-    "actor_type",
-    "action",
-    "resource_type",
-    "resource_id",
-    "outcome",
-    "message",
-    "ip",
-    "user_agent",
-    "request_id",
-    "details",
-)
 FILTER_NAMES = (
     "actor_id",
     "actor_type",

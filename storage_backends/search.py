@@ -31,6 +31,25 @@ AUDIT_LOGS = "audit_logs"
 
 Order = Literal["asc", "desc"]
 
+#: The fields of an audit event (docs/api.md §9), in the order of the CSV columns.
+EVENT_FIELDS = (
+    "event_id",
+    "timestamp",
+    "actor_id",
+    "actor_type",
+    "action",
+    "resource_type",
+    "resource_id",
+    "outcome",
+    "message",
+    "ip",
+    "user_agent",
+    "request_id",
+    "details",
+)
+#: What a plugin stores and returns: the event, and the time the buffer first accepted it.
+STORED_FIELDS = (*EVENT_FIELDS, "accepted_at")
+
 
 @dataclass(frozen=True, slots=True)
 class AuditQuery:

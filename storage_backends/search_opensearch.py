@@ -58,6 +58,7 @@ from opensearchpy.serializer import JSONSerializer
 from core import tracing
 from storage_backends.base import PermanentWriteError, TransientWriteError
 from storage_backends.search import (
+    STORED_FIELDS,
     AuditQuery,
     AuditSearchBackend,
     AuditStats,
@@ -71,23 +72,7 @@ logger = logging.getLogger(__name__)
 #: The attributes of this plugin's spans (core.tracing).
 _SPAN: dict[str, Any] = {"attributes": {"db.system.name": "opensearch"}, "backend": "opensearch"}
 
-#: The fields of an audit event (docs/api.md §9), in the order they are stored.
-FIELDS = (
-    "event_id",
-    "timestamp",
-    "actor_id",
-    "actor_type",
-    "action",
-    "resource_type",
-    "resource_id",
-    "outcome",
-    "message",
-    "ip",
-    "user_agent",
-    "request_id",
-    "details",
-    "accepted_at",
-)
+FIELDS = STORED_FIELDS
 #: Keys of a decoded buffer record that are the buffer's bookkeeping, not the event's: the first
 #: acceptance time becomes ``accepted_at`` (as in the SQL plugin), the rest is not stored.
 _BUFFER_KEYS = ("created_at", "updated_at")

@@ -57,6 +57,7 @@ from storage_backends.base import PermanentWriteError, TransientWriteError, Unkn
 from storage_backends.records import collection_model
 from storage_backends.search import (
     AUDIT_LOGS,
+    STORED_FIELDS,
     AuditQuery,
     AuditSearchBackend,
     AuditStats,
@@ -78,23 +79,7 @@ EXPORT_BATCH = 1000
 DELETE_SLICE = 5000
 #: Top-N of ``by_action`` and ``by_actor`` in stats (docs/api.md §9).
 TOP_N = 20
-#: The fields of an event as the interface returns it (not the index column).
-FIELDS = (
-    "event_id",
-    "timestamp",
-    "actor_id",
-    "actor_type",
-    "action",
-    "resource_type",
-    "resource_id",
-    "outcome",
-    "message",
-    "ip",
-    "user_agent",
-    "request_id",
-    "details",
-    "accepted_at",
-)
+FIELDS = STORED_FIELDS
 _COLUMNS = (*FIELDS, "search_terms")
 
 # --- full-text tokens (MySQL/MariaDB) ------------------------------------------------------------
