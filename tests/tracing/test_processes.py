@@ -24,12 +24,21 @@ SERVER, PRODUCER, CONSUMER = 2, 4, 5  # OTLP's SpanKind numbers
 FLUSH_TASK = "storage_backends.tasks.flush_buffer"
 
 
-def _tasks_flushed_by_worker(spans) -> bool:
-    return any(
-        s.service == "persistence-worker"
-        and s.name == "buffer.flush_chunk"
-        and s.attributes.get("persistence.collection") == "translation_tasks"
-        for s in spans
+def _trace_complete(spans) -> bool:
+    """Every span the test reads has arrived. A span is exported when it ends, and parents end after
+    their children (the worker's ``run/...`` after its chunks, the web's request after its publish),
+    each process exporting on its own schedule: waiting for a chunk alone left them to chance."""
+    kinds_and_names = {(s.kind, s.name) for s in spans}
+    return (
+        any(
+            s.service == "persistence-worker"
+            and s.name == "buffer.flush_chunk"
+            and s.attributes.get("persistence.collection") == "translation_tasks"
+            for s in spans
+        )
+        and (PRODUCER, f"apply_async/{FLUSH_TASK}") in kinds_and_names
+        and (CONSUMER, f"run/{FLUSH_TASK}") in kinds_and_names
+        and any(s.kind == SERVER and s.name.endswith("tasks/batch") for s in spans)
     )
 
 
@@ -55,7 +64,7 @@ def test_a_request_trace_continues_into_the_celery_flush_it_triggers(write_buffe
                 client.persist_tasks([task_record("s-1", f"t-{i}") for i in range(100)])
                 client.send_buffered()  # in this thread, so inside the caller's span
 
-            spans = collector.wait_for(_tasks_flushed_by_worker)
+            spans = collector.wait_for(_trace_complete)
             assert Task.objects.count() == 100
             client.close()
         log_lines = [json.loads(line) for line in server.output.splitlines() if line.startswith("{")]
