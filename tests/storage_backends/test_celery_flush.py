@@ -31,7 +31,14 @@ def test_size_trigger_makes_the_worker_flush(write_buffer, settings, tmp_path):
         write_buffer.add(SESSIONS, [session_record("s-1")])
         write_buffer.add(TASKS, [task_record("s-1", f"t-{i}") for i in range(60)])  # crosses the size
 
-        assert wait_for(lambda: Task.objects.count() == 60, timeout=30)
+        # The worker commits, then removes what it wrote from the buffer: wait for both while it
+        # runs (stopping it in between leaves the rows buffered for the next flush, as it should).
+        done = wait_for(
+            lambda: Task.objects.count() == 60 and not any(write_buffer.counts().values()), timeout=30
+        )
+
+    assert done
+    assert Task.objects.count() == 60
     assert write_buffer.counts() == {SESSIONS: 0, TASKS: 0, AUDIT_LOGS: 0}
 
 
