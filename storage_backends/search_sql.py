@@ -53,7 +53,6 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Substr, TruncDate
 
 from core import metrics
-from storage_backends.base import PermanentWriteError, TransientWriteError, UnknownWriteError
 from storage_backends.records import collection_model
 from storage_backends.search import (
     AUDIT_LOGS,
@@ -65,7 +64,7 @@ from storage_backends.search import (
     SearchCursor,
     SearchPage,
 )
-from storage_backends.sql import PERMANENT, TRANSIENT, classify_error
+from storage_backends.sql import write_errors
 
 logger = logging.getLogger(__name__)
 
@@ -246,22 +245,11 @@ class SQLAuditSearch(AuditSearchBackend):
         sql += (
             " ON DUPLICATE KEY UPDATE event_id = event_id" if mysql else " ON CONFLICT (event_id) DO NOTHING"
         )
-        try:
+        with write_errors(self.name):
             rows = [self._row(record, fields, mysql) for record in records]
             with transaction.atomic(), connection.cursor() as cursor:
                 for start in range(0, len(rows), ROWS_PER_STATEMENT):
                     cursor.executemany(sql, rows[start : start + ROWS_PER_STATEMENT])
-        except Exception as exc:
-            metrics.STORAGE_ERRORS.labels(backend=self.name, operation="write").inc()
-            kind = classify_error(exc)
-            message = f"{type(exc).__name__}: {exc}"
-            if kind == PERMANENT:
-                raise PermanentWriteError(message) from exc
-            if kind == TRANSIENT:
-                raise TransientWriteError(message) from exc
-            raise UnknownWriteError(message) from exc
-        finally:
-            metrics.STORAGE_OPERATIONS.labels(backend=self.name, operation="write").inc()
         return len(records)
 
     @staticmethod

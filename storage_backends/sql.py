@@ -33,12 +33,13 @@ of times, so an unexpected error can neither lose a record at once nor block flu
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import logging
 import operator
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -335,6 +336,25 @@ def _db_prep_save(field: models.Field, value: Any) -> Any:
     return field.get_db_prep_save(value, connection)
 
 
+@contextlib.contextmanager
+def write_errors(backend: str) -> Iterator[None]:
+    """Count a write, and turn any exception of it into the flusher's ``PermanentWriteError``,
+    ``TransientWriteError`` or ``UnknownWriteError`` by ``classify_error``."""
+    try:
+        yield
+    except Exception as exc:
+        metrics.STORAGE_ERRORS.labels(backend=backend, operation="write").inc()
+        kind = classify_error(exc)
+        message = f"{type(exc).__name__}: {exc}"
+        if kind == PERMANENT:
+            raise PermanentWriteError(message) from exc
+        if kind == TRANSIENT:
+            raise TransientWriteError(message) from exc
+        raise UnknownWriteError(message) from exc
+    finally:
+        metrics.STORAGE_OPERATIONS.labels(backend=backend, operation="write").inc()
+
+
 class SQLBackend(StorageBackend):
     name = "sql"
 
@@ -356,32 +376,21 @@ class SQLBackend(StorageBackend):
             records = [records[i] for i in keep]
             sizes = [sizes[i] for i in keep] if sizes is not None else None
         started = time.perf_counter()
-        try:
-            with (
-                tracing.span(
-                    "db.upsert",
-                    collection=collection,
-                    record_count=len(records),
-                    attributes={
-                        "db.system.name": connection.vendor,
-                        "db.operation.name": "upsert",
-                        "db.collection.name": collection_model(collection)._meta.db_table,
-                    },
-                ),
-                transaction.atomic(),
-            ):
-                self._upsert(collection, records, sizes)
-        except Exception as exc:
-            metrics.STORAGE_ERRORS.labels(backend=self.name, operation="write").inc()
-            kind = classify_error(exc)
-            message = f"{type(exc).__name__}: {exc}"
-            if kind == PERMANENT:
-                raise PermanentWriteError(message) from exc
-            if kind == TRANSIENT:
-                raise TransientWriteError(message) from exc
-            raise UnknownWriteError(message) from exc
-        finally:
-            metrics.STORAGE_OPERATIONS.labels(backend=self.name, operation="write").inc()
+        with (
+            write_errors(self.name),
+            tracing.span(
+                "db.upsert",
+                collection=collection,
+                record_count=len(records),
+                attributes={
+                    "db.system.name": connection.vendor,
+                    "db.operation.name": "upsert",
+                    "db.collection.name": collection_model(collection)._meta.db_table,
+                },
+            ),
+            transaction.atomic(),
+        ):
+            self._upsert(collection, records, sizes)
         logger.debug(
             "sql upsert",
             extra={
