@@ -24,6 +24,16 @@ def write_buffer(settings):
     _buffer_for.cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def _forget_stored_sessions():
+    """A test's sessions leave the database without the buffer's tombstones (a rollback, a flush of
+    the tables), which the ingest service's cache of stored sessions relies on: forget them."""
+    yield
+    from translation.services import ingest
+
+    ingest._stored.clear()
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _empty_database_after_each_module(django_db_blocker):
     """Tests that start real servers (gunicorn, Celery) commit rows outside any test transaction.

@@ -7,7 +7,12 @@ result = buffer_flush()
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Iterable
 from typing import Any, NoReturn
+
+from django.conf import settings
 
 from core.errors import SessionNotFound
 from core.exceptions import FlushFailed, StorageUnavailable
@@ -19,6 +24,34 @@ logger = logging.getLogger(__name__)
 
 #: The flush endpoint answers within this many seconds (docs/api.md §2).
 FLUSH_BUDGET_SECONDS = 10.0
+
+#: Sessions this process found stored in the database, with when: a task batch naming only these
+#: needs neither the buffer's session check nor a database query (bench/ingest.py: a job's tasks
+#: arrive long after its session was flushed, and the check cost a Redis round trip and a query per
+#: batch). Safe for ``_stored_seconds()``: a session deleted meanwhile left a tombstone in the
+#: buffer, which refuses its tasks in the same atomic step as buffering them, and tombstones live
+#: at least twice as long. Bounded: cleared when it grows past ``_STORED_MAX`` sessions.
+STORED_SESSION_CACHE_SECONDS = 5.0
+_STORED_MAX = 10_000
+_stored: dict[str, float] = {}
+_stored_lock = threading.Lock()
+
+
+def _stored_seconds() -> float:
+    return min(STORED_SESSION_CACHE_SECONDS, settings.BUFFER_TOMBSTONE_TTL / 2)
+
+
+def _recently_stored(session_ids: Iterable[str]) -> set[str]:
+    since = time.monotonic() - _stored_seconds()
+    return {sid for sid in session_ids if _stored.get(sid, since) > since}
+
+
+def _remember_stored(session_ids: Iterable[str]) -> None:
+    now = time.monotonic()
+    with _stored_lock:
+        if len(_stored) >= _STORED_MAX:
+            _stored.clear()
+        _stored.update(dict.fromkeys(session_ids, now))
 
 
 def session_batch_upsert(*, records: list[dict[str, Any]]) -> int:
@@ -38,14 +71,18 @@ def task_batch_upsert(*, records: list[dict[str, Any]]) -> int:
     instead of being buffered for a session that is gone (and dead-lettered by the next flush).
     """
     buffer = get_write_buffer()
+    session_ids = {record["session_id"] for record in records}
     try:
-        # The common case, a job streaming tasks of a session still buffered, takes one round trip.
-        buffer.add(TASKS, records, require_sessions={record["session_id"] for record in records})
+        # The common cases, a job streaming tasks of a session still buffered or stored moments
+        # ago, take one round trip.
+        buffer.add(TASKS, records, require_sessions=session_ids - _recently_stored(session_ids))
         return len(records)
     except SessionsDeleted as exc:
         _session_not_found(records, exc.session_ids)
     except SessionsNotBuffered as exc:
-        missing = exc.session_ids - registry.backend(SESSIONS).existing_ids(SESSIONS, exc.session_ids)
+        stored = registry.backend(SESSIONS).existing_ids(SESSIONS, exc.session_ids)
+        _remember_stored(stored)
+        missing = exc.session_ids - stored
         if missing:
             _session_not_found(records, missing)
     try:
