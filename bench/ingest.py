@@ -2,18 +2,26 @@
 against a raw multi-row INSERT ... ON DUPLICATE KEY UPDATE of the same rows through mysqlclient.
 
     .venv/bin/python bench/ingest.py [--tasks 100000] [--clients 8] [--web-workers 2] [--profile]
+    .venv/bin/python bench/ingest.py --flushers 1,2,4 --web-instances 1,3   # the scale-out table
 
-Uses its own database (persistence_bench) and Redis db 9; starts gunicorn and one Celery worker.
-Prints accepted tasks/s, end-to-end tasks/s (until every row is in MariaDB), the ratio to raw,
-and p50/p95/p99 latency of a 100-task batch POST at moderate load (2 clients).
+Uses its own database (persistence_bench) and Redis db 9; starts gunicorn and Celery. Prints, for
+each (web instances, flushers) pair: accepted tasks/s, end-to-end tasks/s (until every row is in
+MariaDB) and the ratio to raw, for inserts and for updates. Then, on the first pair, the latency
+of a 100-task batch POST at a moderate 40 req/s while the size trigger's flushes run, and at
+saturation (16 clients, no pause). ``BUFFER_SHARDS`` and the other settings come from the
+environment. Several web instances are separate gunicorn masters on separate ports (like hosts
+behind a load balancer); the clients take them in turn.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import os
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -106,12 +114,17 @@ def raw_baseline(tasks: list[dict]) -> tuple[float, float]:
     return insert_rate, update_rate
 
 
-def post_all(url: str, bodies: list[bytes], clients: int, path: str) -> list[float]:
+def post_all(urls: list[str], bodies: list[bytes], clients: int, path: str) -> list[float]:
+    """POST every body with ``clients`` threads, each sending to the next instance in turn; the
+    latency of each accepted request."""
     latencies: list[float] = []
     lock = threading.Lock()
     queue = list(reversed(bodies))
+    instances = itertools.cycle(urls)
 
     def client() -> None:
+        with lock:
+            url = next(instances)
         with httpx.Client(base_url=url, timeout=30, headers={"Content-Type": "application/json"}) as http:
             while True:
                 with lock:
@@ -144,18 +157,18 @@ def count_rows(status: str) -> int:
         return cursor.fetchone()[0]
 
 
-def end_to_end(url: str, tasks: list[dict], clients: int, status: str) -> tuple[float, float]:
+def end_to_end(urls: list[str], tasks: list[dict], clients: int, status: str) -> tuple[float, float]:
     """(accepted tasks/s, end-to-end tasks/s) for POSTing ``tasks`` with ``status``."""
     bodies = [
         orjson.dumps({"tasks": [{**t, "status": status} for t in tasks[start : start + 1000]]})
         for start in range(0, len(tasks), 1000)
     ]
     started = time.perf_counter()
-    post_all(url, bodies, clients, "/api/v1/translation/tasks/batch")
+    post_all(urls, bodies, clients, "/api/v1/translation/tasks/batch")
     accepted = time.perf_counter() - started
-    httpx.post(url + "/api/v1/translation/flush", timeout=60)  # what the client does at stop
+    httpx.post(urls[0] + "/api/v1/translation/flush", timeout=60)  # what the client does at stop
     while count_rows(status) < len(tasks):
-        httpx.post(url + "/api/v1/translation/flush", timeout=60)
+        httpx.post(urls[0] + "/api/v1/translation/flush", timeout=60)
         time.sleep(0.05)
     done = time.perf_counter() - started
     return len(tasks) / accepted, len(tasks) / done
@@ -218,11 +231,45 @@ def profile_flush(tasks: list[dict]) -> None:
     pstats.Stats(profiler).sort_stats("cumulative").print_stats(18)
 
 
+def saturation_run(urls: list[str], session_id: str, batches: int, clients: int) -> list[float]:
+    bodies = [
+        orjson.dumps({"tasks": [task_record(session_id, f"sat-{b}-{i}") for i in range(100)]})
+        for b in range(batches)
+    ]
+    return post_all(urls, bodies, clients, "/api/v1/translation/tasks/batch")
+
+
+def latency_line(label: str, latencies: list[float]) -> str:
+    ms = [v * 1000 for v in latencies]
+    return (
+        f"100-task batch POST, {label}, {len(ms)} requests: p50 {percentile(ms, 50):.1f} ms, "
+        f"p95 {percentile(ms, 95):.1f} ms, p99 {percentile(ms, 99):.1f} ms, mean {statistics.mean(ms):.1f} ms"
+    )
+
+
+def flushes_so_far(url: str) -> int:
+    """The flushes Celery and the web have run, from the service's own metrics."""
+    text = httpx.get(url + "/api/v1/system/metrics", timeout=10).text
+    return int(
+        sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("persistence_flush_total{") and 'type="task"' in line
+        )
+    )
+
+
+def ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-instances", type=ints, default=[1], help="e.g. 1,3")
+    parser.add_argument("--flushers", type=ints, default=[1], help="Celery concurrency, e.g. 1,2,4")
     parser.add_argument("--latency-seconds", type=float, default=10)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
@@ -236,30 +283,53 @@ def main() -> None:
 
     insert_raw, update_raw = raw_baseline(tasks)
     print(f"raw mysqlclient upsert: insert {insert_raw:,.0f} rows/s, update {update_raw:,.0f} rows/s")
+    print(
+        f"BUFFER_SHARDS={os.environ.get('BUFFER_SHARDS', '1')}, {args.web_workers} gunicorn workers per instance"
+    )
 
-    env = {**os.environ, "BUFFER_FLUSH_SIZE": "1000", "BUFFER_CAPACITY": "500000"}
-    with GunicornServer(env=env, workers=args.web_workers) as server, CeleryWorker(env=env, concurrency=1):
-        httpx.post(
-            server.url + "/api/v1/translation/sessions/batch", json={"sessions": [session_record(session_id)]}
-        )
-        httpx.post(server.url + "/api/v1/translation/flush", timeout=30)
+    # One metrics directory for every process, so /metrics counts the Celery workers' flushes too.
+    metrics_dir = tempfile.mkdtemp(prefix="bench-ingest-metrics-")
+    env = {
+        **os.environ,
+        "BUFFER_FLUSH_SIZE": "1000",
+        "BUFFER_CAPACITY": "500000",
+        "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
+    }
+    for pair_index, (instances, flushers) in enumerate(itertools.product(args.web_instances, args.flushers)):
+        with contextlib.ExitStack() as stack:
+            servers = [
+                stack.enter_context(GunicornServer(env=env, workers=args.web_workers))
+                for _ in range(instances)
+            ]
+            stack.enter_context(CeleryWorker(env=env, concurrency=flushers))
+            urls = [server.url for server in servers]
+            httpx.post(
+                urls[0] + "/api/v1/translation/sessions/batch",
+                json={"sessions": [session_record(session_id)]},
+            )
+            httpx.post(urls[0] + "/api/v1/translation/flush", timeout=30)
 
-        acc_i, e2e_i = end_to_end(server.url, tasks, args.clients, "pending")
-        print(
-            f"insert: accepted {acc_i:,.0f} tasks/s, end-to-end {e2e_i:,.0f} tasks/s = {e2e_i / insert_raw:.0%} of raw"
-        )
-        acc_u, e2e_u = end_to_end(server.url, tasks, args.clients, "completed")
-        print(
-            f"update: accepted {acc_u:,.0f} tasks/s, end-to-end {e2e_u:,.0f} tasks/s = {e2e_u / update_raw:.0%} of raw"
-        )
+            label = f"{instances} web instance(s), {flushers} flusher(s)"
+            for status, raw in (("pending", insert_raw), ("completed", update_raw)):
+                if status == "pending":
+                    with connection.cursor() as cursor:  # every pair inserts anew
+                        cursor.execute("DELETE FROM translation_tasks WHERE session_id = %s", [session_id])
+                accepted, e2e = end_to_end(urls, tasks, args.clients, status)
+                kind = "insert" if status == "pending" else "update"
+                print(
+                    f"{label}: {kind}: accepted {accepted:,.0f} tasks/s, "
+                    f"end-to-end {e2e:,.0f} tasks/s = {e2e / raw:.0%} of raw"
+                )
+            if pair_index:
+                continue
 
-        latencies = latency_run(server.url, session_id, args.latency_seconds)
-        ms = [v * 1000 for v in latencies]
-        print(
-            f"100-task batch POST, 2 clients x 20/s, {len(ms)} requests: p50 {percentile(ms, 50):.1f} ms, "
-            f"p95 {percentile(ms, 95):.1f} ms, p99 {percentile(ms, 99):.1f} ms, mean {statistics.mean(ms):.1f} ms"
-        )
-        httpx.post(server.url + "/api/v1/translation/flush", timeout=60)
+            before = flushes_so_far(urls[0])
+            latencies = latency_run(urls[0], session_id, args.latency_seconds)
+            ran = flushes_so_far(urls[0]) - before
+            print(latency_line(f"2 clients x 20/s, {ran} flushes during the run", latencies))
+            latencies = saturation_run(urls, session_id, batches=400, clients=16)
+            print(latency_line("saturation (16 clients, no pause)", latencies))
+            httpx.post(urls[0] + "/api/v1/translation/flush", timeout=60)
 
     if args.profile:
         profile_flush(tasks[: min(len(tasks), 50_000)])
