@@ -341,7 +341,7 @@ def store_body(*, row: File, chunks: Iterator[bytes]) -> None:
         target = HashingWriter(store.writer(row.object_key, content_type=row.content_type), limit)
         for chunk in chunks:
             target.write(chunk)
-        target.writer.close()
+        target.close()
     except ObjectStoreError as exc:
         metrics.ERRORS.labels(backend=store.name, operation="upload").inc()
         raise ObjectStoreUnavailable(str(exc)) from exc

@@ -33,20 +33,33 @@ class StoredUpload:
 
 
 class HashingWriter:
-    """Wraps an ``ObjectWriter``: counts and hashes what goes through; ``limit`` bounds the size."""
+    """Wraps an ``ObjectWriter``: counts what goes through, ``limit`` bounds the size; ``close()``
+    stores the object and sets ``sha256``, the writer's own digest when it hashes what it stores
+    (``ObjectWriter.hashes``: the bytes are hashed once), else the one computed here."""
 
     def __init__(self, writer: ObjectWriter, limit: int) -> None:
         self.writer, self.limit = writer, limit
         self.size = 0
-        self.digest = hashlib.sha256()
+        self.sha256 = ""
+        self._digest = None if writer.hashes else hashlib.sha256()
 
     def write(self, chunk: bytes) -> None:
         self.size += len(chunk)
         if self.size > self.limit:
             self.writer.abort()
             raise PayloadTooLarge(f"The file is larger than the limit of {self.limit} bytes.")
-        self.digest.update(chunk)
+        if self._digest is not None:
+            self._digest.update(chunk)
         self.writer.write(chunk)
+
+    def close(self) -> None:
+        stored = self.writer.close()
+        if self._digest is not None:
+            self.sha256 = self._digest.hexdigest()
+        elif stored is None:
+            raise ObjectStoreError("the object store's writer returned no sha256")
+        else:
+            self.sha256 = stored
 
 
 class StreamingUploadHandler(FileUploadHandler):
@@ -80,13 +93,11 @@ class StreamingUploadHandler(FileUploadHandler):
         if self._target is None or self.result is not None or self._meta is None:
             return None
         try:
-            self._target.writer.close()
+            self._target.close()
         except ObjectStoreError:
             self._target.writer.abort()
             raise
-        self.result = StoredUpload(
-            self._meta[0], self._meta[1], self._target.size, self._target.digest.hexdigest()
-        )
+        self.result = StoredUpload(self._meta[0], self._meta[1], self._target.size, self._target.sha256)
         return None
 
     def abort(self) -> None:

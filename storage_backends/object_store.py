@@ -15,7 +15,7 @@ Keys are built by the service only (``files/<uuid>``), never from client-chosen 
     writer = store.writer(key, content_type="text/csv")
     for chunk in chunks:
         writer.write(chunk)
-    writer.close()                    # or writer.abort() on failure
+    sha256 = writer.close()           # hex digest of the stored bytes; or writer.abort() on failure
     store.stat(key)                   # ObjectInfo(size=..., modified=...) or None
     store.download_url(key, filename="résumé.xlsx", content_type="...", ttl=300)
 """
@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import logging
 import os
 import re
+import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -75,12 +77,18 @@ def check_key(key: str) -> str:
 
 
 class ObjectWriter:
-    """Receives one object's bytes in chunks; ``close()`` stores it, ``abort()`` leaves nothing."""
+    """Receives one object's bytes in chunks; ``close()`` stores it, ``abort()`` leaves nothing.
+
+    A writer whose ``hashes`` is True computes the sha256 of the bytes it stores (once: the
+    S3 writer reuses the payload hash it signs a PUT with) and ``close()`` returns its hex digest;
+    otherwise ``close()`` returns None and the caller hashes what it writes."""
+
+    hashes = False
 
     def write(self, chunk: bytes) -> None:
         raise NotImplementedError
 
-    def close(self) -> None:
+    def close(self) -> str | None:
         raise NotImplementedError
 
     def abort(self) -> None:
@@ -132,22 +140,27 @@ class ObjectStore(StorageBackend):
 
 
 class _LocalWriter(ObjectWriter):
+    hashes = True
+
     def __init__(self, final: Path, incoming: Path) -> None:
         incoming.mkdir(parents=True, exist_ok=True)
         self._final = final
         self._tmp = incoming / f"{uuid.uuid4()}.part"
         self._file = self._tmp.open("wb")
+        self._digest = hashlib.sha256()
 
     def write(self, chunk: bytes) -> None:
+        self._digest.update(chunk)
         self._file.write(chunk)
 
     @tracing.traced("object_store.put", backend="local")
-    def close(self) -> None:
+    def close(self) -> str:
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
         self._final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(self._tmp, self._final)  # atomic: a reader sees the whole object or none
+        return self._digest.hexdigest()
 
     def abort(self) -> None:
         self._file.close()
@@ -231,15 +244,35 @@ class LocalObjectStore(ObjectStore):
 
 # --- S3 API ---------------------------------------------------------------------------------
 
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+#: The payload hash of the last PutObject this thread sent, as signed (see ``_S3Writer.close``).
+_signed = threading.local()
+
+
+def _remember_signed_payload(request: Any, **_: Any) -> None:
+    """``before-send.s3.PutObject``: keep the body and the ``X-Amz-Content-SHA256`` the request was
+    signed with (SigV4 hashes the whole payload over plain HTTP, and whenever no checksum header is
+    sent; S3 refuses a body whose sha256 differs from it)."""
+    value = request.headers.get("X-Amz-Content-SHA256")
+    _signed.body = request.body
+    _signed.sha256 = value.decode() if isinstance(value, bytes) else value
+
 
 class _S3Writer(ObjectWriter):
     """Buffers up to ``PART_SIZE``; a body that fits is one PUT, a larger one a multipart upload
     whose parts are sent by ``PARALLEL_PARTS`` threads while the next part is received (memory:
-    at most ``PARALLEL_PARTS + 1`` parts)."""
+    at most ``PARALLEL_PARTS + 1`` parts).
+
+    The sha256 of the object is computed once: a one-PUT body's is the payload hash botocore signs
+    the PUT with (hashed here only when the request was not signed that way, e.g. over HTTPS with
+    a checksum header); a multipart upload's parts are hashed in order as they are handed over."""
+
+    hashes = True
 
     def __init__(self, store: S3ObjectStore, key: str, content_type: str) -> None:
         self._store, self._key, self._content_type = store, key, content_type
         self._buffer = bytearray()
+        self._digest = hashlib.sha256()
         self._upload_id: str | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._futures: list[Future[dict[str, Any]]] = []
@@ -277,21 +310,27 @@ class _S3Writer(ObjectWriter):
         # The buffer itself is the part's body (no copy); the next part gets a new one.
         body, number = self._buffer, len(self._futures) + 1
         self._buffer = bytearray()
+        self._digest.update(body)
         assert self._pool is not None
         self._futures.append(self._pool.submit(tracing.in_current_context(self._send_part), number, body))
 
-    def close(self) -> None:
+    def close(self) -> str:
         client, bucket = self._store.client, self._store.bucket
         if self._upload_id is None:
+            body = self._buffer
+            _signed.body = _signed.sha256 = None
             with (
                 self._store.errors(),
-                tracing.span("object_store.put", backend="s3", bytes=len(self._buffer)),
+                tracing.span("object_store.put", backend="s3", bytes=len(body)),
             ):
-                client.put_object(
-                    Bucket=bucket, Key=self._key, Body=self._buffer, ContentType=self._content_type
-                )
+                client.put_object(Bucket=bucket, Key=self._key, Body=body, ContentType=self._content_type)
+            signed, sent = _signed.sha256, _signed.body
+            _signed.body = _signed.sha256 = None
             self._buffer = bytearray()
-            return
+            if sent is body and signed is not None and _SHA256_HEX.match(signed):
+                return str(signed)
+            self._digest.update(body)
+            return self._digest.hexdigest()
         if self._buffer:
             self._flush_part()
         with self._store.errors(), tracing.span("object_store.complete_multipart_upload", backend="s3"):
@@ -300,6 +339,7 @@ class _S3Writer(ObjectWriter):
                 Bucket=bucket, Key=self._key, UploadId=self._upload_id, MultipartUpload={"Parts": parts}
             )
         self._shutdown()
+        return self._digest.hexdigest()
 
     def _shutdown(self) -> None:
         if self._pool is not None:
@@ -358,6 +398,7 @@ class S3ObjectStore(ObjectStore):
             region_name=options["region"],
         )
         self.client = session.client("s3", endpoint_url=options["endpoint_url"] or None, config=config)
+        self.client.meta.events.register("before-send.s3.PutObject", _remember_signed_payload)
         public = options["public_endpoint_url"] or options["endpoint_url"] or None
         self.signer = session.client("s3", endpoint_url=public, config=config)
 
