@@ -94,6 +94,20 @@ def test_the_writer_returns_the_sha256_of_what_it_stored(store, settings, size):
     assert stored == digest
 
 
+def test_a_one_put_body_is_hashed_once_by_the_signer(store, settings):
+    """The PutObject's SigV4 payload hash is the file's sha256: the writer hashes nothing itself."""
+    if not isinstance(store, S3ObjectStore):
+        pytest.skip("payload signing is an S3 notion")
+    data = os.urandom(MB)
+    writer = store.writer(f"{settings.FILES_KEY_PREFIX}{uuid.uuid4()}", content_type="text/csv")
+    writer.write(data)
+
+    digest = writer.close()
+
+    assert digest == hashlib.sha256(data).hexdigest()
+    assert writer._digest.hexdigest() == hashlib.sha256().hexdigest()  # nothing went through it
+
+
 def test_an_unsigned_payload_put_is_hashed_by_the_writer(store, settings):
     """Over HTTPS botocore may sign ``UNSIGNED-PAYLOAD`` (no payload hash to reuse): the writer
     then hashes the body itself. A client with payload signing off sends that over HTTP too."""
