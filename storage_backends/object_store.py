@@ -265,7 +265,8 @@ class _S3Writer(ObjectWriter):
 
     The sha256 of the object is computed once: a one-PUT body's is the payload hash botocore signs
     the PUT with (hashed here only when the request was not signed that way, e.g. over HTTPS with
-    a checksum header); a multipart upload's parts are hashed in order as they are handed over."""
+    a checksum header); a multipart upload's first part is hashed when the upload starts, the rest
+    as it is received."""
 
     hashes = True
 
@@ -278,6 +279,8 @@ class _S3Writer(ObjectWriter):
         self._futures: list[Future[dict[str, Any]]] = []
 
     def write(self, chunk: bytes) -> None:
+        if self._upload_id is not None:  # a multipart upload: hashed as received, while in cache
+            self._digest.update(chunk)
         self._buffer += chunk
         if len(self._buffer) >= PART_SIZE:
             self._flush_part()
@@ -295,6 +298,7 @@ class _S3Writer(ObjectWriter):
 
     def _flush_part(self) -> None:
         if self._upload_id is None:
+            self._digest.update(self._buffer)  # the first part; the next ones are hashed by write()
             with self._store.errors(), tracing.span("object_store.create_multipart_upload", backend="s3"):
                 self._upload_id = self._store.client.create_multipart_upload(
                     Bucket=self._store.bucket, Key=self._key, ContentType=self._content_type
@@ -310,7 +314,6 @@ class _S3Writer(ObjectWriter):
         # The buffer itself is the part's body (no copy); the next part gets a new one.
         body, number = self._buffer, len(self._futures) + 1
         self._buffer = bytearray()
-        self._digest.update(body)
         assert self._pool is not None
         self._futures.append(self._pool.submit(tracing.in_current_context(self._send_part), number, body))
 
