@@ -70,8 +70,9 @@ class WriteBuffer:
         step; session records clear their ids' tombstones (the session is written anew). Raises
         ``BufferFull`` above ``BUFFER_CAPACITY`` records or ``BUFFER_CAPACITY_BYTES`` bytes of record
         data, and ``StorageUnavailable`` when the buffer store cannot be reached. Nothing is
-        buffered then. Acceptance times never go backwards (a clock step back reuses the last one),
-        so the database's guard on ``updated_at`` orders writes as the buffer accepted them.
+        buffered then. Acceptance times never go backwards (a clock step back reuses the last one;
+        the Redis buffer's even strictly increase, one microsecond past the last one), so the
+        database's guard on ``updated_at`` orders writes as the buffer accepted them.
         """
         raise NotImplementedError
 

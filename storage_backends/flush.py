@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, IntegrityError, close_old_connections, connection, transaction
 from django.db import Error as DjangoDatabaseError
 from django.utils import timezone
 
@@ -199,9 +199,15 @@ def _check_buffer_continuity(buffer: WriteBuffer) -> None:
                 extra={"buffer": buffer.name, "sequence": sequence, "checkpoint": checkpoint},
             )
         if checkpoint != sequence:
-            BufferCheckpoint.objects.update_or_create(
-                pk=buffer.name, defaults={"sequence": sequence, "checked_at": timezone.now()}
-            )
+            # One UPDATE by primary key (a row lock): parallel flushers (one per shard) do this at
+            # once, and update_or_create's locking read + insert deadlocked them on MariaDB.
+            fields = {"sequence": sequence, "checked_at": timezone.now()}
+            if not BufferCheckpoint.objects.filter(pk=buffer.name).update(**fields):
+                try:
+                    with transaction.atomic():
+                        BufferCheckpoint.objects.create(pk=buffer.name, **fields)
+                except IntegrityError:
+                    pass  # another flusher created it a moment ago, from a sequence as recent
     except DjangoDatabaseError as exc:
         connection.close()
         raise FlushFailed(f"Storage unavailable: {exc}") from exc

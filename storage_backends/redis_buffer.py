@@ -154,8 +154,10 @@ end
 if added > 0 and bytes + added > tonumber(ARGV[6]) then return {-4, bytes} end
 local t = redis.call('TIME')
 local now = t[1] .. string.format('%06d', tonumber(t[2]))
+-- strictly increasing: two adds never share an acceptance time, so the database's guard orders the
+-- writes of an id even when they sit in two shards (a task that moved to another session's shard)
 local last = redis.call('GET', KEYS[4])
-if last and tonumber(last) > tonumber(now) then now = last end
+if last and tonumber(last) >= tonumber(now) then now = string.format('%d', tonumber(last) + 1) end
 redis.call('SET', KEYS[4], now)
 local seq = redis.call('INCRBY', KEYS[1], n) - n
 local failures = redis.call('EXISTS', KEYS[5]) == 1
@@ -406,6 +408,11 @@ class RedisWriteBuffer(WriteBuffer):
         order = catalog.buffered_collections()
         sharded = self.shards > 1
         shard_field = self._shard_field(collection)
+        if sharded and shard_field != id_field and not catalog.spec(collection).keep_first:
+            # One write per id and batch, the batch's last (what coalescing in one shard keeps):
+            # two writes of a task naming sessions of two shards would otherwise both be buffered
+            # with the same acceptance time, and the database's guard could not order them.
+            records = list({record[id_field]: record for record in records}.values())
         args: list[Any] = [
             settings.BUFFER_CAPACITY,
             flags or "-",
