@@ -374,3 +374,17 @@ def test_celery_workers_flush_shards_in_parallel_and_a_sigkill_mid_flush_loses_n
     assert len(stored) == total  # zero lost
     assert stored == last  # zero stale
     assert not DeadLetter.objects.exists()
+
+
+def test_records_in_shards_beyond_buffer_shards_are_reported_by_a_system_check(sharded, settings):
+    from storage_backends.checks import buffer_shards_stranded
+
+    ids = sessions_per_shard(sharded, 1)
+    sharded.add(SESSIONS, [session_record(ids[3][0])])
+    assert buffer_shards_stranded() == []
+
+    settings.BUFFER_SHARDS = 2  # lowered with shard 3 still holding a record
+
+    (warning,) = buffer_shards_stranded()
+    assert warning.id == "storage_backends.W002"
+    assert f"{sharded.prefix}:{SESSIONS}:3" in warning.msg
