@@ -344,7 +344,10 @@ def test_celery_workers_flush_shards_in_parallel_and_a_sigkill_mid_flush_loses_n
         return held
 
     with CeleryWorker(env=env, concurrency=SHARDS, log_path=tmp_path / "worker1.log") as worker:
-        _publish_flush(SHARDS)  # what the size trigger enqueues: one flush task per shard
+        # a write crosses the size: the size trigger enqueues one flush task per shard
+        settings.BUFFER_FLUSH_SIZE = 1
+        sharded.redis.delete(f"{sharded.prefix}:flush_requested")
+        sharded.add(SESSIONS, [session_record(sessions[0])])
         assert wait_for(lambda: tasks_locks_held() >= 2, timeout=60, interval=0.002), (
             "no two worker processes flushed tasks of two shards at once"
         )
