@@ -70,8 +70,9 @@ class WriteBuffer:
         step; session records clear their ids' tombstones (the session is written anew). Raises
         ``BufferFull`` above ``BUFFER_CAPACITY`` records or ``BUFFER_CAPACITY_BYTES`` bytes of record
         data, and ``StorageUnavailable`` when the buffer store cannot be reached. Nothing is
-        buffered then. Acceptance times never go backwards (a clock step back reuses the last one),
-        so the database's guard on ``updated_at`` orders writes as the buffer accepted them.
+        buffered then. Acceptance times never go backwards (a clock step back reuses the last one;
+        the Redis buffer's even strictly increase, one microsecond past the last one), so the
+        database's guard on ``updated_at`` orders writes as the buffer accepted them.
         """
         raise NotImplementedError
 
@@ -118,8 +119,21 @@ class WriteBuffer:
         raise NotImplementedError
 
     # --- the flusher's side ------------------------------------------------------------------
-    def scan(self, collection: str, chunk_size: int) -> Iterator[list[BufferedRecord]]:
-        """The buffered records in chunks of about ``chunk_size``, read without removing them.
+    #: Shards of each collection's buffer (``BUFFER_SHARDS``), each with its own flush lock, so as
+    #: many flushers can write one collection at once. A record's shard is a stable hash of its
+    #: session id (its parent's id: a session and its tasks share a shard), or of its own id for a
+    #: collection without parent (audit events). The embedded buffer has one (single process).
+    shards = 1
+
+    def shard_of(self, key: str) -> int:
+        """The shard of the records whose shard key (session id, or own id) is ``key``."""
+        return 0
+
+    def scan(
+        self, collection: str, chunk_size: int, shard: int | None = None
+    ) -> Iterator[list[BufferedRecord]]:
+        """The buffered records (of one ``shard``; None: of every shard) in chunks of about
+        ``chunk_size``, read without removing them; each entry names its ``shard``.
 
         A record written during the scan may or may not be seen, and one may be seen twice; both are
         harmless because every entry carries its sequence number and only newer writes replace it.
@@ -142,8 +156,8 @@ class WriteBuffer:
         """Buffered records that failed at least one flush attempt and wait for the next one."""
         raise NotImplementedError
 
-    def flush_lock(self, collection: str, wait: float) -> FlushLock | None:
-        """The collection's flush lock, acquired within ``wait`` seconds, or None."""
+    def flush_lock(self, collection: str, wait: float, shard: int = 0) -> FlushLock | None:
+        """The flush lock of one shard of the collection, acquired within ``wait`` seconds, or None."""
         raise NotImplementedError
 
     def mark_flushed(self) -> None:
@@ -167,6 +181,10 @@ class WriteBuffer:
     def counts(self) -> dict[str, int]:
         """Buffered records per collection."""
         raise NotImplementedError
+
+    def counts_by_shard(self) -> list[dict[str, int]]:
+        """Buffered records per collection, for each shard (index: shard), in one read."""
+        return [self.counts()]
 
     def size_bytes(self) -> int:
         """Bytes of buffered record data (what ``BUFFER_CAPACITY_BYTES`` bounds)."""

@@ -4,9 +4,11 @@
     result = flush_all(get_write_buffer(), wait=0)                # Celery: skip if another flusher runs
 
 Guarantees and how:
-- One flusher per collection at a time: the collection's flush lock (a Redis key, or a lock row in
+- One flusher per collection shard at a time: the shard's flush lock (a Redis key, or a lock row in
   the embedded SQLite file; token-owned, renewed before every write; a flusher that lost it stops
-  before writing again).
+  before writing again). With ``BUFFER_SHARDS`` > 1 (Redis buffer) each collection's buffer is split
+  by a hash of the session id, and flushers (Celery worker processes) take different shards at once:
+  ``start_shard`` says where one starts, and with ``wait=0`` it skips a shard another flusher holds.
 - Records leave the buffer only after the database committed them, and only if they are still the
   write that was flushed (compare-and-delete by sequence number); a newer write of the same id that
   arrived meanwhile stays for the next flush, so a flush never overwrites newer data with older.
@@ -14,7 +16,8 @@ Guarantees and how:
 - Whatever the interleaving of flushers (a lock that expired under a stalled flusher included),
   the database keeps the newest accepted write: the SQL upsert replaces a row only with a write
   accepted no earlier (its ``updated_at``).
-- Sessions are flushed before tasks (and audit events last: they depend on nothing), and a task whose session is not stored yet waits in the buffer
+- Sessions are flushed before tasks (and audit events last: they depend on nothing), shard by shard
+  (a session and its tasks share a shard), and a task whose session is not stored yet waits in the buffer
   (its session is still buffered) or, if its session no longer exists anywhere, is dead-lettered.
   The buffer is asked before the database: a session flushed in between is then seen in one place
   or the other, never in neither.
@@ -46,12 +49,12 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, IntegrityError, close_old_connections, connection, transaction
 from django.db import Error as DjangoDatabaseError
 from django.utils import timezone
 
@@ -108,18 +111,24 @@ class FlushResult:
 
 
 def flush_all(
-    buffer: WriteBuffer | None = None, *, wait: float = 0, budget: float | None = None
+    buffer: WriteBuffer | None = None,
+    *,
+    wait: float = 0,
+    budget: float | None = None,
+    start_shard: int = 0,
 ) -> FlushResult:
-    """Flush sessions, then tasks.
+    """Flush every shard of the buffer, starting at ``start_shard``; in each, sessions, then tasks,
+    then audit events.
 
-    ``wait``: seconds to wait for a collection's lock held by another flusher (0: skip that
-    collection, which the other flusher is taking care of). ``budget``: seconds after which no new
-    chunk is started (the result is then not ``complete``). Raises ``FlushFailed`` on a transient
+    ``wait``: seconds to wait for a shard's lock held by another flusher (0: skip that shard of
+    that collection, which the other flusher is taking care of). ``budget``: seconds after which no
+    new chunk is started (the result is then not ``complete``). Raises ``FlushFailed`` on a transient
     storage error or when the lock could not be had within ``wait``; nothing is lost either way.
+    With several shards, a (collection, shard) empty when the flush starts is not visited.
     """
     buffer = buffer or get_write_buffer()
-    with tracing.span("buffer.flush", wait=wait, budget=budget):
-        result = _flush_all(buffer, wait, budget)
+    with tracing.span("buffer.flush", wait=wait, budget=budget, start_shard=start_shard):
+        result = _flush_all(buffer, wait, budget, start_shard)
         tracing.set_attributes(
             sessions_written=result.written[SESSIONS],
             tasks_written=result.written[TASKS],
@@ -130,24 +139,36 @@ def flush_all(
     return result
 
 
-def _flush_all(buffer: WriteBuffer, wait: float, budget: float | None) -> FlushResult:
+def _flush_all(buffer: WriteBuffer, wait: float, budget: float | None, start_shard: int) -> FlushResult:
     started = time.monotonic()
     deadline = started + budget if budget is not None else None
     result = FlushResult()
     close_old_connections()
     _check_buffer_continuity(buffer)
-    for collection in catalog.buffered_collections():
-        remaining = wait if deadline is None else max(0.0, min(wait, deadline - time.monotonic()))
-        lock = buffer.flush_lock(collection, remaining)
-        if lock is None:
-            if wait > 0:
-                raise FlushFailed(f"Another flush of {collection} held its lock for more than {wait:.0f} s.")
-            result.skipped.append(collection)
-            continue
-        try:
-            _flush_collection(buffer, collection, lock, deadline, result)
-        finally:
-            lock.release()
+    shards = buffer.shards
+    # One shard: every collection is visited (as before sharding). Several: one read of every
+    # shard's sizes, so that a flusher does not take (and renew, and release) the locks of empty
+    # shards, which with N flush tasks per size trigger would cost N * shards round trips for nothing.
+    occupied = buffer.counts_by_shard() if shards > 1 else None
+    for offset in range(shards):
+        shard = (start_shard + offset) % shards
+        for collection in catalog.buffered_collections():
+            if occupied is not None and not occupied[shard].get(collection):
+                continue
+            remaining = wait if deadline is None else max(0.0, min(wait, deadline - time.monotonic()))
+            lock = buffer.flush_lock(collection, remaining, shard)
+            if lock is None:
+                if wait > 0:
+                    raise FlushFailed(
+                        f"Another flush of {collection} held its lock for more than {wait:.0f} s."
+                    )
+                if collection not in result.skipped:
+                    result.skipped.append(collection)
+                continue
+            try:
+                _flush_collection(buffer, collection, shard, lock, deadline, result)
+            finally:
+                lock.release()
     result.duration_ms = int((time.monotonic() - started) * 1000)
     if result.complete and not result.skipped:
         buffer.mark_flushed()
@@ -178,32 +199,54 @@ def _check_buffer_continuity(buffer: WriteBuffer) -> None:
                 extra={"buffer": buffer.name, "sequence": sequence, "checkpoint": checkpoint},
             )
         if checkpoint != sequence:
-            BufferCheckpoint.objects.update_or_create(
-                pk=buffer.name, defaults={"sequence": sequence, "checked_at": timezone.now()}
-            )
+            # One UPDATE by primary key (a row lock): parallel flushers (one per shard) do this at
+            # once, and update_or_create's locking read + insert deadlocked them on MariaDB.
+            fields = {"sequence": sequence, "checked_at": timezone.now()}
+            if not BufferCheckpoint.objects.filter(pk=buffer.name).update(**fields):
+                try:
+                    with transaction.atomic():
+                        BufferCheckpoint.objects.create(pk=buffer.name, **fields)
+                except IntegrityError:
+                    pass  # another flusher created it a moment ago, from a sequence as recent
     except DjangoDatabaseError as exc:
         connection.close()
         raise FlushFailed(f"Storage unavailable: {exc}") from exc
 
 
+def lock_order(
+    buffer: WriteBuffer, collections: tuple[str, ...], shards: Iterable[int] | None = None
+) -> list[tuple[int, str]]:
+    """(shard, collection) pairs in the one order every holder of several flush locks takes them:
+    by shard, then in flush order. (A flusher holds one lock at a time, so only holders of several,
+    ``flush_paused`` and ``pause_flushing``, could deadlock each other; one order rules it out.)"""
+    order = catalog.buffered_collections()
+    chosen = sorted(set(range(buffer.shards) if shards is None else shards))
+    return [(shard, c) for shard in chosen for c in sorted(collections, key=order.index)]
+
+
 @contextlib.contextmanager
 def flush_paused(
-    collections: tuple[str, ...], buffer: WriteBuffer | None = None, *, wait: float = 10
+    collections: tuple[str, ...],
+    buffer: WriteBuffer | None = None,
+    *,
+    wait: float = 10,
+    session_ids: Iterable[str] | None = None,
 ) -> Iterator[WriteBuffer]:
-    """Hold the flush locks of ``collections``, taken in flush order (the flushers' order, so no
-    deadlock; e.g. a session and its tasks: audit events are independent of a session delete, so
-    their flushes go on).
+    """Hold the flush locks of ``collections`` (e.g. a session and its tasks: audit events are
+    independent of a session delete, so their flushes go on): of the shards of ``session_ids``
+    when given (a session's records and its tasks' are all in its shard), else of every shard,
+    taken in ``lock_order``.
 
     For operations that must not interleave with a flush, such as deleting a session: a flush that
     had already read the session's records could otherwise write them back after the delete.
     Raises ``FlushFailed`` if a running flush keeps a lock for more than ``wait`` seconds.
     """
     buffer = buffer or get_write_buffer()
-    order = catalog.buffered_collections()
+    shards = None if session_ids is None else {buffer.shard_of(sid) for sid in session_ids}
     held = []
     try:
-        for collection in sorted(collections, key=order.index):
-            lock = buffer.flush_lock(collection, wait)
+        for shard, collection in lock_order(buffer, collections, shards):
+            lock = buffer.flush_lock(collection, wait, shard)
             if lock is None:
                 raise FlushFailed(f"A flush of {collection} held its lock for more than {wait:.0f} s; retry.")
             held.append(lock)
@@ -214,13 +257,18 @@ def flush_paused(
 
 
 def _flush_collection(
-    buffer: WriteBuffer, collection: str, lock: Any, deadline: float | None, result: FlushResult
+    buffer: WriteBuffer,
+    collection: str,
+    shard: int,
+    lock: Any,
+    deadline: float | None,
+    result: FlushResult,
 ) -> None:
     item_type = catalog.item_type(collection)
     started = time.perf_counter()
     written_before = result.written[collection]
     try:
-        units = _decoded(buffer, collection)
+        units = _decoded(buffer, collection, shard)
         if buffer.reads_off_thread:
             units = _prefetched(units)
         for chunk in _chunks(units, collection):
@@ -254,10 +302,10 @@ def _flush_collection(
 Decoded = tuple[BufferedRecord, "dict[str, Any] | Exception"]
 
 
-def _decoded(buffer: WriteBuffer, collection: str) -> Iterator[list[Decoded]]:
-    """The buffered records in units of ``READ_UNIT``, each with its decoded record (or the error
-    that decoding raised: stored bytes that cannot become a record)."""
-    for unit in buffer.scan(collection, READ_UNIT):
+def _decoded(buffer: WriteBuffer, collection: str, shard: int) -> Iterator[list[Decoded]]:
+    """The buffered records of one shard in units of ``READ_UNIT``, each with its decoded record (or
+    the error that decoding raised: stored bytes that cannot become a record)."""
+    for unit in buffer.scan(collection, READ_UNIT, shard):
         decoded: list[Decoded] = []
         for entry in unit:
             try:

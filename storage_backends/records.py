@@ -32,6 +32,8 @@ class BufferedRecord:
     created_us: int
     updated_us: int
     data: bytes
+    #: The buffer shard the entry was read from (``BUFFER_SHARDS``; always 0 with one shard).
+    shard: int = 0
 
 
 def us_to_datetime(us: int) -> dt.datetime:

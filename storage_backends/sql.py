@@ -38,6 +38,7 @@ import datetime as dt
 import functools
 import logging
 import operator
+import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -133,6 +134,13 @@ TRANSIENT_MYSQL_CODES = frozenset(
 )
 
 PERMANENT, TRANSIENT, UNKNOWN = "permanent", "transient", "unknown"
+
+#: Tries of one upsert transaction that InnoDB rolled back as a deadlock victim (ER_LOCK_DEADLOCK).
+DEADLOCK_ATTEMPTS = 3
+
+
+def _is_deadlock(exc: BaseException | None) -> bool:
+    return isinstance(exc, DjangoDatabaseError) and bool(exc.args) and exc.args[0] == 1213
 
 
 def classify_error(exc: BaseException) -> str:
@@ -369,13 +377,40 @@ class SQLBackend(StorageBackend):
         if not records:
             return 0
         id_field = catalog.id_field(collection)
-        # Duplicates inside one statement: keep the last occurrence (the latest write).
+        # Duplicates inside one statement: keep the last occurrence (the latest write); then in
+        # primary key order, so that flushers upserting overlapping rows at once (parallel shards)
+        # lock them in one order, which keeps InnoDB deadlocks rare.
         latest: dict[str, int] = {record[id_field]: i for i, record in enumerate(records)}
-        if len(latest) != len(records):
-            keep = sorted(latest.values())
-            records = [records[i] for i in keep]
-            sizes = [sizes[i] for i in keep] if sizes is not None else None
+        keep = sorted(latest.values(), key=lambda i: records[i][id_field])
+        records = [records[i] for i in keep]
+        sizes = [sizes[i] for i in keep] if sizes is not None else None
         started = time.perf_counter()
+        for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+            try:
+                self._write_once(collection, records, sizes)
+                break
+            except TransientWriteError as exc:
+                # A deadlock rolled the whole transaction back and InnoDB asks to restart it:
+                # do so at once (after a short random pause) instead of failing the flush.
+                # (Not inside a caller's transaction: InnoDB rolled all of it back.)
+                retry = _is_deadlock(exc.__cause__) and not connection.in_atomic_block
+                if attempt == DEADLOCK_ATTEMPTS or not retry:
+                    raise
+                logger.info("upsert chosen as a deadlock victim; retried", extra={"collection": collection})
+                time.sleep(random.uniform(0.005, 0.05) * attempt)
+        logger.debug(
+            "sql upsert",
+            extra={
+                "collection": collection,
+                "count": len(records),
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+        return len(records)
+
+    def _write_once(
+        self, collection: str, records: Sequence[dict[str, Any]], sizes: Sequence[int] | None
+    ) -> None:
         with (
             write_errors(self.name),
             tracing.span(
@@ -391,15 +426,6 @@ class SQLBackend(StorageBackend):
             transaction.atomic(),
         ):
             self._upsert(collection, records, sizes)
-        logger.debug(
-            "sql upsert",
-            extra={
-                "collection": collection,
-                "count": len(records),
-                "ms": round((time.perf_counter() - started) * 1000, 1),
-            },
-        )
-        return len(records)
 
     #: Off only in tests that check both paths give the same rows.
     mysql_fast_path = True

@@ -33,7 +33,8 @@ Concurrency: every process (gunicorn workers, ``manage.py flush_buffer``) and ev
 own connection on the same file; SQLite serialises the writes. The flush lock is a row with an owner
 token and an expiry (``BUFFER_LOCK_TTL``), renewed by ``extend_lease`` and released only by its
 owner; a lock whose owner process is gone (``kill -9``) is taken over at once instead of after the
-expiry. Acceptance times come from this machine's clock and never go backwards: the last one is
+expiry. The buffer has one shard whatever ``BUFFER_SHARDS`` says: its flushers run in one process
+and SQLite serialises their writes anyway, so parallel flushers would gain nothing. Acceptance times come from this machine's clock and never go backwards: the last one is
 kept in the table, and a clock stepped back reuses it.
 
 Cost: an add is one transaction (a few indexed statements plus one COUNT/SUM over the buffer table's
@@ -386,7 +387,11 @@ class SQLiteWriteBuffer(WriteBuffer):
         return [decode(TASKS, _entry(row)) for row in rows]
 
     # --- the flusher's side ----------------------------------------------------------------
-    def scan(self, collection: str, chunk_size: int) -> Iterator[list[BufferedRecord]]:
+    def scan(
+        self, collection: str, chunk_size: int, shard: int | None = None
+    ) -> Iterator[list[BufferedRecord]]:
+        # One shard (the embedded mode is one process: BUFFER_SHARDS does not apply), so ``shard``
+        # is 0 or None, both meaning everything.
         # Pages in row order: a rewrite keeps its row (the upsert updates it in place), so each id is
         # seen once per scan unless it is purged and written again meanwhile.
         last = 0
@@ -429,7 +434,7 @@ class SQLiteWriteBuffer(WriteBuffer):
     def retrying_count(self) -> int:
         return int(self._read(f"SELECT COUNT(*) FROM {BUFFER} WHERE failures > 0")[0][0])
 
-    def flush_lock(self, collection: str, wait: float) -> _SQLiteFlushLock | None:
+    def flush_lock(self, collection: str, wait: float, shard: int = 0) -> _SQLiteFlushLock | None:
         name = f"flush:{collection}"
         owner = f"{socket.gethostname()}:{os.getpid()}:{_process_start(os.getpid())}:{uuid.uuid4().hex}"
         deadline = time.monotonic() + wait

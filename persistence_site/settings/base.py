@@ -149,6 +149,13 @@ RETENTION_FAILED_DAYS = positive_int(env, "RETENTION_FAILED_DAYS", 30)
 # well under a second), so it only has to outlast one chunk; a flusher that died frees the
 # collection after this many seconds.
 BUFFER_LOCK_TTL = positive_int(env, "BUFFER_LOCK_TTL", 60)
+# Shards of each buffered collection's buffer (by a hash of the session id, so a session and its
+# tasks share one): each has its own flush lock, so up to this many flushers (Celery worker
+# processes) write concurrently. 1 keeps the single-flusher layout. Change it only with the buffer
+# drained (``manage.py flush_buffer`` with writes stopped): check storage_backends.W002 warns otherwise.
+BUFFER_SHARDS = positive_int(env, "BUFFER_SHARDS", 1)
+if BUFFER_SHARDS > 64:
+    raise ImproperlyConfigured(f"BUFFER_SHARDS must be at most 64 (got {BUFFER_SHARDS})")
 # Every buffer key starts with this; the {buffer} hash tag keeps them in one Redis Cluster slot.
 BUFFER_KEY_PREFIX = env.str("BUFFER_KEY_PREFIX", default="persistence:{buffer}")
 

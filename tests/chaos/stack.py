@@ -194,8 +194,13 @@ class Stack:
         return self
 
     def start_worker(self) -> None:
+        # one worker process per shard (BUFFER_SHARDS, up to 4), so the shards flush in parallel
+        concurrency = min(int(os.environ.get("BUFFER_SHARDS", "1")), 4)
         self.worker = CeleryWorker(
-            env=self.env, log_path=self.root / "worker.log", broker_url=self.env["CELERY_BROKER_URL"]
+            env=self.env,
+            log_path=self.root / "worker.log",
+            broker_url=self.env["CELERY_BROKER_URL"],
+            concurrency=concurrency,
         )
         self.worker.__enter__()
 

@@ -33,6 +33,11 @@ def stack(tmp_path_factory):
         yield running
 
 
+def _tasks_flush_running(redis_client) -> bool:
+    """A flusher holds the tasks lock of some shard (``lock:translation_tasks`` is shard 0's)."""
+    return bool(redis_client.keys("persistence:{buffer}:lock:translation_tasks*"))
+
+
 def _settle_and_verify(stack: Stack, ledger: Ledger, fault: str, **verify_args) -> dict[str, int]:
     """Flush until the buffer is empty (retrying while dependencies come back), then compare."""
     deadline = time.monotonic() + 120
@@ -82,12 +87,9 @@ def test_celery_worker_killed_mid_flush(stack):
 
     def inject() -> None:
         deadline = time.monotonic() + 20
-        while (
-            not redis_client.exists("persistence:{buffer}:lock:translation_tasks")
-            and time.monotonic() < deadline
-        ):
+        while not _tasks_flush_running(redis_client) and time.monotonic() < deadline:
             time.sleep(0.005)
-        assert redis_client.exists("persistence:{buffer}:lock:translation_tasks"), "no flush was running"
+        assert _tasks_flush_running(redis_client), "no flush was running"
         stack.worker.kill()  # SIGKILL, whole process group, mid-flush
         time.sleep(1)
         stack.start_worker()
@@ -168,7 +170,7 @@ def test_session_deletes_racing_flushes(stack):
         with httpx.Client(base_url=stack.web.url, timeout=30) as http:
             for session_id in deleted:
                 deadline = time.monotonic() + 5
-                while not redis_client.exists("persistence:{buffer}:lock:translation_tasks"):
+                while not _tasks_flush_running(redis_client):
                     if time.monotonic() > deadline:
                         break
                     time.sleep(0.001)

@@ -14,10 +14,12 @@ from tests.factories import session_record
 SESSIONS, AUDIT_LOGS = "translation_sessions", "audit_logs"
 
 
-@pytest.fixture(params=["redis", "sqlite"])
+@pytest.fixture(params=["redis", "redis-4-shards", "sqlite"])
 def buffer(request, settings):
-    if request.param == "redis":
-        instance = RedisWriteBuffer(settings.REDIS_URL, prefix="test:{keepfirst}")
+    if request.param.startswith("redis"):
+        # the configured BUFFER_SHARDS (1 unless set), and 4 whatever it is
+        shards = 4 if request.param == "redis-4-shards" else None
+        instance = RedisWriteBuffer(settings.REDIS_URL, prefix="test:{keepfirst}", shards=shards)
         instance.clear()
         yield instance
         instance.clear()

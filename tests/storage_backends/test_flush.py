@@ -202,7 +202,8 @@ def test_one_poison_record_among_999_good_goes_to_the_dead_letter_store(write_bu
 def test_tasks_whose_session_is_still_buffered_wait_for_it(write_buffer):
     write_buffer.add(SESSIONS, [session_record("s-1")])
     write_buffer.add(TASKS, [task_record("s-1", "t-1")])
-    sessions_lock = write_buffer.flush_lock(SESSIONS, wait=0)  # another flusher is on sessions
+    # another flusher is on the sessions of s-1's shard
+    sessions_lock = write_buffer.flush_lock(SESSIONS, wait=0, shard=write_buffer.shard_of("s-1"))
 
     result = flush_all(write_buffer)
     sessions_lock.release()
@@ -253,9 +254,10 @@ def test_flush_paused_keeps_flushers_out_until_released(write_buffer):
     from storage_backends.flush import flush_paused
 
     write_buffer.add(SESSIONS, [session_record("s-1")])
+    write_buffer.add(TASKS, [task_record("s-1", "t-1")])
     with flush_paused((SESSIONS, TASKS), write_buffer, wait=1):
         result = flush_all(write_buffer, wait=0)
         assert result.skipped == [SESSIONS, TASKS]
         with pytest.raises(FlushFailed):
             flush_all(write_buffer, wait=0.2)
-    assert flush_all(write_buffer).written[SESSIONS] == 1
+    assert flush_all(write_buffer).written == {SESSIONS: 1, TASKS: 1, "audit_logs": 0}

@@ -184,12 +184,13 @@ def test_a_session_flushed_between_the_two_existence_reads_does_not_dead_letter_
 
     monkeypatch.setattr(type(write_buffer), "get_many", after_first_read(type(write_buffer).get_many))
     monkeypatch.setattr(SQLBackend, "existing_ids", after_first_read(SQLBackend.existing_ids))
-    lock = write_buffer.flush_lock(TASKS, 0)
+    shard = write_buffer.shard_of("s-1")  # a session and its tasks share a shard
+    lock = write_buffer.flush_lock(TASKS, 0, shard)
     result = FlushResult()
 
     # when
     try:
-        flush._flush_collection(write_buffer, TASKS, lock, None, result)
+        flush._flush_collection(write_buffer, TASKS, shard, lock, None, result)
     finally:
         lock.release()
 

@@ -74,9 +74,10 @@ def _after_delete(session_ids: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def _flushes_paused(buffer: WriteBuffer) -> Iterator[None]:
+def _flushes_paused(buffer: WriteBuffer, session_ids: list[str]) -> Iterator[None]:
+    """Flushes of the sessions' shards (their sessions and tasks) paused; other shards go on."""
     try:
-        with flush_paused((SESSIONS, TASKS), buffer):
+        with flush_paused((SESSIONS, TASKS), buffer, session_ids=session_ids):
             yield
     except FlushFailed as exc:  # a long flush kept its lock: nothing of this step was done
         raise StorageUnavailable(f"A flush is running and did not yield; retry. ({exc.detail})") from exc
@@ -192,7 +193,7 @@ def session_delete(*, session_id: str, buffer: WriteBuffer | None = None) -> int
     """
     with audited("session.delete", resource_type="session", resource_id=session_id) as event:
         buffer = buffer or get_write_buffer()
-        with _flushes_paused(buffer):
+        with _flushes_paused(buffer, [session_id]):
             if (
                 buffer.get(SESSIONS, session_id) is None
                 and not Session.objects.filter(pk=session_id).exists()
@@ -344,7 +345,7 @@ def _cleanup_round(
     """
     if not ids:
         return set()
-    with _flushes_paused(buffer):
+    with _flushes_paused(buffer, ids):
         still_expired = set(Session.objects.filter(expired, pk__in=ids).values_list("pk", flat=True))
         gone, removed = _begin_delete(buffer, [sid for sid in ids if sid in still_expired], keep_active=True)
     kept = [sid for sid in ids if sid not in gone]

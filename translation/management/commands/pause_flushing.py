@@ -28,6 +28,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from storage_backends.buffer import get_write_buffer
 from storage_backends.catalog import buffered_collections
+from storage_backends.flush import lock_order
 
 
 class Command(BaseCommand):
@@ -52,9 +53,11 @@ class Command(BaseCommand):
                 signal.signal(signum, lambda *_: stop.set())
         buffer = get_write_buffer()
         held = []
+        # every shard's lock of every collection, in the one order of holders of several locks
+        wanted = lock_order(buffer, buffered_collections())
         try:
-            for collection in buffered_collections():  # the flushers' order: no deadlock with a running flush
-                lock = buffer.flush_lock(collection, wait)
+            for shard, collection in wanted:
+                lock = buffer.flush_lock(collection, wait, shard)
                 if lock is None:
                     raise CommandError(
                         f"a flush of {collection} held its lock for more than {wait:.0f} s; retry"
@@ -75,7 +78,7 @@ class Command(BaseCommand):
                         raise CommandError("a flush lock expired during the pause; flushing may have resumed")
                 buffer.redis.expire(paused_key, settings.BUFFER_LOCK_TTL)
         finally:
-            if len(held) == len(buffered_collections()):
+            if len(held) == len(wanted):
                 buffer.redis.delete(f"{buffer.prefix}:paused")
             for lock in reversed(held):
                 lock.release()
