@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 
 from storage_backends import registry
-from storage_backends.base import PermanentWriteError
+from storage_backends.base import PermanentWriteError, Query
 from storage_backends.sql import MAX_BYTES_PER_STATEMENT, SQLBackend, _chunks
 from tests.factories import session_record, task_record
 from translation.models import Session, Task
@@ -136,7 +136,7 @@ def test_existing_ids_and_delete():
     assert backend.delete(SESSIONS, ["s-0", "s-9"]) == 1
     assert backend.read(SESSIONS, "s-0") is None
     assert backend.read(SESSIONS, "s-1")["session_id"] == "s-1"
-    assert [r["session_id"] for r in backend.query(SESSIONS, order_by=["session_id"])] == ["s-1", "s-2"]
+    assert [r["session_id"] for r in backend.query(SESSIONS, Query(order_by=("session_id",)))] == ["s-1", "s-2"]
     assert backend.health_check() is True
 
 
