@@ -136,7 +136,10 @@ def test_existing_ids_and_delete():
     assert backend.delete(SESSIONS, ["s-0", "s-9"]) == 1
     assert backend.read(SESSIONS, "s-0") is None
     assert backend.read(SESSIONS, "s-1")["session_id"] == "s-1"
-    assert [r["session_id"] for r in backend.query(SESSIONS, Query(order_by=("session_id",)))] == ["s-1", "s-2"]
+    assert [r["session_id"] for r in backend.query(SESSIONS, Query(order_by=("session_id",)))] == [
+        "s-1",
+        "s-2",
+    ]
     assert backend.health_check() is True
 
 
