@@ -26,8 +26,8 @@ STATIC_ROOT = None
 
 # A second database, used only by the tests that route a collection to it through the SQL plugin's
 # OPTIONS (tests/storage_backends/test_routing.py); its test database is created for those alone.
-if DATABASES["default"]["ENGINE"].endswith("mysql"):  # noqa: F405
+if DATABASES["default"]["ENGINE"].endswith("mysql"):
     import copy
 
-    DATABASES["tasks"] = copy.deepcopy(DATABASES["default"])  # noqa: F405
-    DATABASES["tasks"]["NAME"] = f"{DATABASES['default']['NAME']}_tasks"  # noqa: F405
+    DATABASES["tasks"] = copy.deepcopy(DATABASES["default"])
+    DATABASES["tasks"]["NAME"] = f"{DATABASES['default']['NAME']}_tasks"
