@@ -200,3 +200,31 @@ def test_one_instance_per_class_and_options():
 def test_a_bad_route_with_options_is_refused_at_start_up(entry, message):
     with pytest.raises(ImproperlyConfigured, match=message):
         validate_routes({**django_settings.STORAGE_BACKENDS, "translation_tasks": entry})
+
+
+def test_retention_cleanup_deletes_the_tasks_on_the_second_database(write_buffer, settings):
+    from translation.services.lifecycle import sessions_cleanup
+
+    settings.STORAGE_BACKENDS = {**settings.STORAGE_BACKENDS, "translation_tasks": ON_TASKS_DB}
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=400)
+    registry.backend("translation_sessions").write(
+        "translation_sessions",
+        [
+            {**session_record(sid, status=status), "created_at": long_ago, "updated_at": long_ago}
+            for sid, status in (("old", "completed"), ("open", "processing"))
+        ],
+    )
+    registry.backend("translation_tasks").write(
+        "translation_tasks",
+        [
+            {**task_record(sid, f"{sid}-{n}"), "created_at": long_ago, "updated_at": long_ago}
+            for sid in ("old", "open")
+            for n in range(3)
+        ],
+    )
+
+    result = sessions_cleanup(completed_days=90, failed_days=30)
+
+    assert (result.deleted_sessions, result.deleted_tasks) == (1, 3)
+    assert stored_sessions("default") == {"open"}
+    assert stored_tasks("tasks") == {"open-0", "open-1", "open-2"}

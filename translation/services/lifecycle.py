@@ -32,7 +32,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import audited
@@ -42,7 +41,7 @@ from storage_backends import catalog, registry
 from storage_backends.base import Filter, Query
 from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer
 from storage_backends.flush import flush_paused
-from translation.models import Session, SessionStatus
+from translation.models import SessionStatus
 from translation.representation import SESSION_FIELDS
 from translation.selectors import session_row_get, task_status_counts
 
@@ -271,12 +270,52 @@ class CleanupResult:
 SessionCallback = Callable[[str, str, dt.datetime, int], None]
 
 
-def expired_sessions_filter(*, completed_days: int, failed_days: int, now: dt.datetime) -> Q:
+#: Sets of filters; a session is expired when it matches any one of them.
+Expired = tuple[tuple[Filter, ...], ...]
+
+
+def expired_sessions_filters(*, completed_days: int, failed_days: int, now: dt.datetime) -> Expired:
     """Completed sessions not updated for ``completed_days``; failed or cancelled ones for ``failed_days``."""
-    return Q(status=SessionStatus.COMPLETED, updated_at__lt=now - dt.timedelta(days=completed_days)) | Q(
-        status__in=(SessionStatus.FAILED, SessionStatus.CANCELLED),
-        updated_at__lt=now - dt.timedelta(days=failed_days),
+    return (
+        (
+            Filter("status", "eq", SessionStatus.COMPLETED.value),
+            Filter("updated_at", "lt", now - dt.timedelta(days=completed_days)),
+        ),
+        (
+            Filter("status", "in", (SessionStatus.FAILED.value, SessionStatus.CANCELLED.value)),
+            Filter("updated_at", "lt", now - dt.timedelta(days=failed_days)),
+        ),
     )
+
+
+def _expired_page(expired: Expired, after: str) -> list[tuple[str, str, dt.datetime]]:
+    """The next ``CLEANUP_SESSIONS_PER_ROUND`` expired sessions by session_id after ``after``:
+    the first of the merged keyset pages of each set of filters."""
+    backend = registry.backend(SESSIONS)
+    rows: list[dict[str, Any]] = []
+    for filters in expired:
+        spec = Query(
+            filters=(*filters, Filter("session_id", "gt", after)),
+            order_by=("session_id",),
+            fields=("session_id", "status", "updated_at"),
+            limit=CLEANUP_SESSIONS_PER_ROUND,
+        )
+        rows += backend.query(SESSIONS, spec)
+    rows.sort(key=lambda row: row["session_id"])  # ids compare by code point, as the database does
+    return [
+        (row["session_id"], row["status"], row["updated_at"]) for row in rows[:CLEANUP_SESSIONS_PER_ROUND]
+    ]
+
+
+def _still_expired(expired: Expired, ids: list[str]) -> set[str]:
+    backend = registry.backend(SESSIONS)
+    return {
+        row["session_id"]
+        for filters in expired
+        for row in backend.query(
+            SESSIONS, Query(filters=(*filters, Filter("session_id", "in", ids)), fields=("session_id",))
+        )
+    }
 
 
 def sessions_cleanup(
@@ -306,15 +345,11 @@ def sessions_cleanup(
     ) as event:
         buffer = buffer or get_write_buffer()
         now = now or timezone.now()
-        expired = expired_sessions_filter(completed_days=completed_days, failed_days=failed_days, now=now)
+        expired = expired_sessions_filters(completed_days=completed_days, failed_days=failed_days, now=now)
         result = CleanupResult(dry_run=dry_run)
         last = ""
         while True:
-            page = list(
-                Session.objects.filter(expired, session_id__gt=last)
-                .order_by("session_id")
-                .values_list("session_id", "status", "updated_at")[:CLEANUP_SESSIONS_PER_ROUND]
-            )
+            page = _expired_page(expired, last)
             if not page:
                 break
             last = page[-1][0]
@@ -343,7 +378,7 @@ def sessions_cleanup(
 def _cleanup_round(
     buffer: WriteBuffer,
     ids: list[str],
-    expired: Q,
+    expired: Expired,
     result: CleanupResult,
 ) -> set[str]:
     """Delete one page of expired sessions; returns the ids deleted.
@@ -356,7 +391,7 @@ def _cleanup_round(
     if not ids:
         return set()
     with _flushes_paused(buffer):
-        still_expired = set(Session.objects.filter(expired, pk__in=ids).values_list("pk", flat=True))
+        still_expired = _still_expired(expired, ids)
         gone, removed = _begin_delete(buffer, [sid for sid in ids if sid in still_expired], keep_active=True)
     kept = [sid for sid in ids if sid not in gone]
     if kept:
