@@ -105,6 +105,7 @@ ROUTED_READERS = (
     "translation/services/lifecycle.py",
     "recovery/selectors.py",
     "recovery/restore.py",
+    "recovery/checks.py",
 )
 
 
