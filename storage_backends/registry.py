@@ -78,6 +78,12 @@ def backend(collection: str) -> StorageBackend:
     return _instance(*parse_route(collection, entry))
 
 
+def backend_path(collection: str) -> str | None:
+    """The dotted class path routed for ``collection`` (either form of entry), None if none."""
+    entry = getattr(settings, "STORAGE_BACKENDS", {}).get(collection)
+    return None if entry is None else parse_route(collection, entry)[0]
+
+
 def validate_routes(routes: Mapping[str, Any]) -> None:
     """Refuse (ImproperlyConfigured) a routing table naming a collection no app declares, a
     buffered collection without a backend, a backend that cannot be imported, or OPTIONS its class
