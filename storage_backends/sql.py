@@ -641,7 +641,7 @@ def _json_select(connection: Any, collection: str, spec: Query, index: str | Non
         values = list(spec_filter.value) if spec_filter.op == "in" else [spec_filter.value]
         prepared = [field.get_db_prep_value(value, connection) for value in values]
         if spec_filter.op == "in":
-            compare = f"IN ({', '.join(['%s'] * len(prepared))})"
+            compare = f"IN ({', '.join(['%s'] * len(prepared))})" if prepared else "IN (NULL)"  # matches none
         else:
             compare = f"{_SQL_OPS[spec_filter.op]} %s"
         where.append(f"{col} {compare}")
@@ -663,8 +663,11 @@ def _json_select(connection: Any, collection: str, spec: Query, index: str | Non
         f"{' WHERE ' + ' AND '.join(where) if where else ''}{' ORDER BY ' + order if order else ''}"
     )
     if spec.limit is not None:
-        sql += " LIMIT %s OFFSET %s"
-        params.extend([spec.limit, spec.offset])
+        sql += " LIMIT %s"
+        params.append(spec.limit)
+    if spec.offset:
+        sql += " OFFSET %s" if spec.limit is not None else " LIMIT 18446744073709551615 OFFSET %s"
+        params.append(spec.offset)
     return sql, params
 
 
