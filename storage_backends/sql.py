@@ -409,7 +409,7 @@ class SQLBackend(StorageBackend):
             ),
             transaction.atomic(using=self.database),
         ):
-            self._upsert(connection, collection, records, sizes)
+            self._upsert(collection, records, sizes)
         logger.debug(
             "sql upsert",
             extra={
@@ -424,8 +424,9 @@ class SQLBackend(StorageBackend):
     mysql_fast_path = True
 
     def _upsert(
-        self, connection: Any, collection: str, records: Sequence[dict[str, Any]], sizes: Sequence[int] | None
+        self, collection: str, records: Sequence[dict[str, Any]], sizes: Sequence[int] | None
     ) -> None:
+        connection = connections[self.database]
         with connection.cursor() as cursor:
             if connection.vendor == "mysql" and self.mysql_fast_path:
                 plan = _statement_plan(collection, self.database, _row_alias_supported(connection))

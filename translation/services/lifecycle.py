@@ -204,8 +204,9 @@ def session_delete(*, session_id: str, buffer: WriteBuffer | None = None) -> int
     with audited("session.delete", resource_type="session", resource_id=session_id) as event:
         buffer = buffer or get_write_buffer()
         with _flushes_paused(buffer):
-            if buffer.get(SESSIONS, session_id) is None and not registry.backend(SESSIONS).existing_ids(
-                SESSIONS, [session_id]
+            if (
+                buffer.get(SESSIONS, session_id) is None
+                and registry.backend(SESSIONS).read(SESSIONS, session_id) is None
             ):
                 raise NotFound("Session not found", extra={"session_id": session_id})
             marked, removed = _begin_delete(buffer, [session_id], keep_active=False)
