@@ -36,13 +36,15 @@ class Filter:
 class Query:
     """What ``query`` and ``count`` select, for each plugin to translate.
 
-    ``filters`` are ANDed. ``order_by``: field names, ``-`` first for descending; the plugin ends the
+    ``filters`` are ANDed; ``any_of``, when set, adds alternatives: a record must also match every
+    filter of at least one of its groups (``(a AND b) OR (c AND d)``). ``order_by``: field names, ``-`` first for descending; the plugin ends the
     ordering with the id field (ascending) unless it is named, so pages are stable; empty: any order. A keyset page is
     a ``gt`` filter on the last key plus ``limit``. ``fields``: the fields of each returned record,
     in this order (empty: every field). ``limit`` None: no limit. ``count`` ignores the page.
     """
 
     filters: tuple[Filter, ...] = ()
+    any_of: tuple[tuple[Filter, ...], ...] = ()
     order_by: tuple[str, ...] = ()
     fields: tuple[str, ...] = ()
     limit: int | None = None

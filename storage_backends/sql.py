@@ -59,8 +59,9 @@ from django.db import (
     transaction,
 )
 from django.db import Error as DjangoDatabaseError
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Collate
+from django.db.models.lookups import Exact, In
 
 from core import metrics, tracing
 from core.db_fields import ExactCharField, binary_collation
@@ -447,17 +448,29 @@ class SQLBackend(StorageBackend):
         """Every row of the collection's table, on this backend's database, unordered."""
         return collection_model(collection)._default_manager.using(self.database).order_by()
 
-    def _filtered(self, collection: str, filters: tuple[Filter, ...]) -> QuerySet[Any]:
+    def _filtered(self, collection: str, spec: Query) -> QuerySet[Any]:
         queryset = self._rows(collection)
         collation = binary_collation(connections[self.database])
-        for number, spec in enumerate(filters):
-            lookup = spec.field if spec.op == "eq" else f"{spec.field}__{spec.op}"
-            queryset = queryset.filter(**{lookup: spec.value})
-            if collation is not None and spec.op in ("eq", "in") and _needs_collation(queryset.model, spec):
-                # The plain comparison above stays, so an index on the column still serves it.
-                alias = f"_exact_{number}"
-                queryset = queryset.alias(**{alias: Collate(spec.field, collation)})
-                queryset = queryset.filter(**{alias if spec.op == "eq" else f"{alias}__in": spec.value})
+
+        def condition(spec_filter: Filter) -> Q:
+            lookup = spec_filter.field if spec_filter.op == "eq" else f"{spec_filter.field}__{spec_filter.op}"
+            match = Q(**{lookup: spec_filter.value})
+            if (
+                collation is not None
+                and spec_filter.op in ("eq", "in")
+                and _needs_collation(queryset.model, spec_filter)
+            ):
+                # The plain comparison stays too, so an index on the column still serves it.
+                exact = Exact if spec_filter.op == "eq" else In
+                match &= Q(exact(Collate(F(spec_filter.field), collation), spec_filter.value))
+            return match
+
+        queryset = queryset.filter(*(condition(spec_filter) for spec_filter in spec.filters))
+        if spec.any_of:
+            alternatives = (
+                functools.reduce(operator.and_, map(condition, group), Q()) for group in spec.any_of
+            )
+            queryset = queryset.filter(functools.reduce(operator.or_, alternatives))
         return queryset
 
     def _ordering(self, collection: str, order_by: tuple[str, ...]) -> tuple[str, ...]:
@@ -473,15 +486,13 @@ class SQLBackend(StorageBackend):
 
     def query(self, collection: str, spec: Query) -> list[dict[str, Any]]:
         metrics.STORAGE_OPERATIONS.labels(backend=self.name, operation="query").inc()
-        queryset = self._filtered(collection, spec.filters).order_by(
-            *self._ordering(collection, spec.order_by)
-        )
+        queryset = self._filtered(collection, spec).order_by(*self._ordering(collection, spec.order_by))
         end = None if spec.limit is None else spec.offset + spec.limit
         return list(queryset.values(*spec.fields)[spec.offset : end])
 
     def count(self, collection: str, spec: Query) -> int:
         metrics.STORAGE_OPERATIONS.labels(backend=self.name, operation="query").inc()
-        return int(self._filtered(collection, spec.filters).count())
+        return int(self._filtered(collection, spec).count())
 
     def existing_ids(self, collection: str, record_ids: Iterable[str]) -> set[str]:
         rows = self._rows(collection)
@@ -526,7 +537,11 @@ class SQLBackend(StorageBackend):
     ) -> list[tuple[Any, ...]]:
         """``(*values of fields, count)`` per group of the matching rows (one GROUP BY)."""
         metrics.STORAGE_OPERATIONS.labels(backend=self.name, operation="query").inc()
-        rows = self._filtered(collection, filters).values_list(*fields).annotate(_count=models.Count("*"))
+        rows = (
+            self._filtered(collection, Query(filters=filters))
+            .values_list(*fields)
+            .annotate(_count=models.Count("*"))
+        )
         return list(rows)
 
     def query_json(
@@ -636,20 +651,30 @@ def _json_select(connection: Any, collection: str, spec: Query, index: str | Non
         pairs.append(
             f"'{name}', {_DATETIME_JSON.format(c=col) if isinstance(field, models.DateTimeField) else col}"
         )
-    where, params = [], []
-    for spec_filter in spec.filters:
+
+    def condition(spec_filter: Filter) -> tuple[str, list[Any]]:
         field, col = column(spec_filter.field)
         values = list(spec_filter.value) if spec_filter.op == "in" else [spec_filter.value]
         prepared = [field.get_db_prep_value(value, connection) for value in values]
-        if spec_filter.op == "in":
-            compare = f"IN ({', '.join(['%s'] * len(prepared))})" if prepared else "IN (NULL)"  # matches none
+        if spec_filter.op == "in":  # an empty list matches nothing
+            compare = f"IN ({', '.join(['%s'] * len(prepared))})" if prepared else "IN (NULL)"
         else:
             compare = f"{_SQL_OPS[spec_filter.op]} %s"
-        where.append(f"{col} {compare}")
-        params.extend(prepared)
         if collation is not None and spec_filter.op in ("eq", "in") and _needs_collation(model, spec_filter):
-            where.append(f"{col} COLLATE {collation} {compare}")
-            params.extend(prepared)
+            return f"{col} {compare} AND {col} COLLATE {collation} {compare}", prepared * 2
+        return f"{col} {compare}", prepared
+
+    where, params = [], []
+    for sql_condition, values in map(condition, spec.filters):
+        where.append(sql_condition)
+        params.extend(values)
+    if spec.any_of:
+        alternatives = []
+        for group in spec.any_of:
+            parts = [condition(spec_filter) for spec_filter in group]
+            alternatives.append("(" + " AND ".join(part for part, _ in parts) + ")" if parts else "TRUE")
+            params.extend(value for _, values in parts for value in values)
+        where.append("(" + " OR ".join(alternatives) + ")")
     ordering = spec.order_by
     if ordering and model._meta.pk.name not in {name.lstrip("-") for name in ordering}:
         ordering = (*ordering, model._meta.pk.name)

@@ -209,6 +209,14 @@ def test_query_translates_filters_order_fields_and_page():
     assert ids(filters=(Filter("session_id", "gt", "s-1"),), order_by=("session_id",), limit=1) == ["s-2"]
     assert ids(order_by=("session_id",), limit=2, offset=1) == ["s-1", "s-2"]
     assert backend.count(SESSIONS, Query(filters=(Filter("status", "eq", "pending"),))) == 2
+    either = (
+        (Filter("status", "eq", "failed"),),
+        (Filter("llm_provider", "eq", "OpenAI"), Filter("status", "eq", "completed")),
+    )
+    assert ids(filters=(Filter("session_id", "gt", "s-0"),), any_of=either, order_by=("session_id",)) == [
+        "s-1",
+        "s-3",
+    ]
     assert backend.count(SESSIONS, Query(filters=(Filter("session_id", "in", ()),))) == 0
     assert list(
         backend.query(SESSIONS, Query(fields=("status", "session_id"), order_by=("session_id",), limit=1))[0]

@@ -271,7 +271,7 @@ class CleanupResult:
 SessionCallback = Callable[[str, str, dt.datetime, int], None]
 
 
-#: Sets of filters; a session is expired when it matches any one of them.
+#: Groups of filters (a Query's ``any_of``): a session is expired when it matches one group.
 Expired = tuple[tuple[Filter, ...], ...]
 
 
@@ -290,33 +290,21 @@ def expired_sessions_filters(*, completed_days: int, failed_days: int, now: dt.d
 
 
 def _expired_page(expired: Expired, after: str) -> list[tuple[str, str, dt.datetime]]:
-    """The next ``CLEANUP_SESSIONS_PER_ROUND`` expired sessions by session_id after ``after``:
-    the first of the merged keyset pages of each set of filters."""
-    backend = registry.backend(SESSIONS)
-    rows: list[dict[str, Any]] = []
-    for filters in expired:
-        spec = Query(
-            filters=(*filters, Filter("session_id", "gt", after)),
-            order_by=("session_id",),
-            fields=("session_id", "status", "updated_at"),
-            limit=CLEANUP_SESSIONS_PER_ROUND,
-        )
-        rows += backend.query(SESSIONS, spec)
-    rows.sort(key=lambda row: row["session_id"])  # ids compare by code point, as the database does
-    return [
-        (row["session_id"], row["status"], row["updated_at"]) for row in rows[:CLEANUP_SESSIONS_PER_ROUND]
-    ]
+    """The next ``CLEANUP_SESSIONS_PER_ROUND`` expired sessions by session_id after ``after``."""
+    spec = Query(
+        filters=(Filter("session_id", "gt", after),),
+        any_of=expired,
+        order_by=("session_id",),
+        fields=("session_id", "status", "updated_at"),
+        limit=CLEANUP_SESSIONS_PER_ROUND,
+    )
+    rows = registry.backend(SESSIONS).query(SESSIONS, spec)
+    return [(row["session_id"], row["status"], row["updated_at"]) for row in rows]
 
 
 def _still_expired(expired: Expired, ids: list[str]) -> set[str]:
-    backend = registry.backend(SESSIONS)
-    return {
-        row["session_id"]
-        for filters in expired
-        for row in backend.query(
-            SESSIONS, Query(filters=(*filters, Filter("session_id", "in", ids)), fields=("session_id",))
-        )
-    }
+    spec = Query(filters=(Filter("session_id", "in", ids),), any_of=expired, fields=("session_id",))
+    return {row["session_id"] for row in registry.backend(SESSIONS).query(SESSIONS, spec)}
 
 
 def sessions_cleanup(
