@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection, connections
 from django.db import Error as DjangoDatabaseError
 from django.utils import timezone
 
@@ -236,7 +236,9 @@ def _flush_collection(
         raise
     except (TransientWriteError, DjangoDatabaseError) as exc:
         metrics.FLUSH_ERRORS.labels(type=item_type).inc()
-        connection.close()  # a broken connection must not be reused by the next attempt
+        # A broken connection must not be reused by the next attempt: the collection's backend may
+        # use any database alias (STORAGE_BACKENDS OPTIONS), so every one of this thread is closed.
+        connections.close_all()
         logger.warning(
             "flush failed; records stay buffered", extra={"collection": collection, "error": str(exc)}
         )
