@@ -2,6 +2,7 @@
 
     params = page_params(request.query_params)             # 400 INVALID_QUERY when malformed
     body = page_of(queryset, params, render=session_summary)
+    body = page_body(total, rows, params, render=session_summary)   # rows read elsewhere
     # {"total": 41, "page": 3, "page_size": 20, "total_pages": 3, "items": [...]}
 
 Two queries: a COUNT and the page itself (skipped when the page is past the end). The queryset
@@ -11,7 +12,7 @@ must already be ordered with the primary key last, so pages are stable.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +68,13 @@ def page_of(
         rows: list[Any] = []
     else:
         rows = list(queryset[params.offset : params.offset + params.page_size])
+    return page_body(total, rows, params, render=render)
+
+
+def page_body(
+    total: int, rows: Sequence[Any], params: PageParams, *, render: Callable[[Any], Any] = lambda row: row
+) -> dict[str, Any]:
+    """The page object of one page of ``rows`` out of ``total`` (read by the caller)."""
     return {
         "total": total,
         "page": params.page,

@@ -21,10 +21,12 @@ from django.db import DatabaseError
 
 from core.exceptions import StorageUnavailable
 from recovery.selectors import dead_letters_pending_count, incomplete_sessions_list
+from storage_backends import registry
+from storage_backends.base import Filter, Query
 from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer
 from storage_backends.records import us_to_datetime
 from system.health import database_healthy
-from translation.models import Session, SessionStatus, TaskStatus
+from translation.models import SessionStatus, TaskStatus
 from translation.selectors import task_status_counts
 
 # Sessions per page when comparing counters: one GROUP BY and one buffer lookup per page.
@@ -101,15 +103,17 @@ def counter_mismatches_list(
     """
     found: list[dict[str, Any]] = []
     last = ""
-    recent = Session.objects.filter(updated_at__gte=now - window, updated_at__lt=now - settle)
+    backend = registry.backend(SESSIONS)
+    fields = ("session_id", "status", "total_tasks", "completed_tasks", "failed_tasks", "processing_tasks")
+    recent = (Filter("updated_at", "gte", now - window), Filter("updated_at", "lt", now - settle))
     while True:
-        page = list(
-            recent.filter(session_id__gt=last)
-            .order_by("session_id")
-            .values_list(
-                "session_id", "status", "total_tasks", "completed_tasks", "failed_tasks", "processing_tasks"
-            )[:SESSIONS_PER_PAGE]
+        spec = Query(
+            filters=(*recent, Filter("session_id", "gt", last)),
+            order_by=("session_id",),
+            fields=fields,
+            limit=SESSIONS_PER_PAGE,
         )
+        page = [tuple(row[name] for name in fields) for row in backend.query(SESSIONS, spec)]
         if not page:
             return found
         last = page[-1][0]

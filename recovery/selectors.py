@@ -17,13 +17,18 @@ from typing import Any
 
 from django.db import DatabaseError
 
+from storage_backends import registry
+from storage_backends.base import Filter, Query
 from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer
 from storage_backends.models import DeadLetter
 from storage_backends.object_store import object_store_health
 from system.health import database_healthy
-from translation.models import INCOMPLETE_STATUSES, Session
+from translation.models import INCOMPLETE_STATUSES
 from translation.representation import SESSION_FIELDS
 from translation.selectors import overlay, stored_created_at
+
+#: The stored sessions whose status is pending or processing (the (status, created_at) index).
+_INCOMPLETE = (Filter("status", "in", tuple(str(status) for status in INCOMPLETE_STATUSES)),)
 
 
 def _newest_first(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -42,10 +47,8 @@ def incomplete_sessions_list(*, buffer: WriteBuffer | None = None) -> list[dict[
     """
     buffer = buffer or get_write_buffer()
     buffered = {r["session_id"]: r for r in buffer.records(SESSIONS)}
-    rows = {
-        row["session_id"]: row
-        for row in Session.objects.filter(status__in=INCOMPLETE_STATUSES).order_by().values(*SESSION_FIELDS)
-    }
+    stored = registry.backend(SESSIONS).query(SESSIONS, Query(filters=_INCOMPLETE, fields=SESSION_FIELDS))
+    rows = {row["session_id"]: row for row in stored}
     created = stored_created_at(buffered)
     for session_id, record in buffered.items():
         if record["status"] in INCOMPLETE_STATUSES:
@@ -59,7 +62,8 @@ def incomplete_sessions_count(*, buffer: WriteBuffer | None = None) -> int:
     """How many sessions ``incomplete_sessions_list`` would return, without loading their rows."""
     buffer = buffer or get_write_buffer()
     statuses = {r["session_id"]: r["status"] for r in buffer.records(SESSIONS)}
-    ids = set(Session.objects.filter(status__in=INCOMPLETE_STATUSES).order_by().values_list("pk", flat=True))
+    spec = Query(filters=_INCOMPLETE, fields=("session_id",))
+    ids = {row["session_id"] for row in registry.backend(SESSIONS).query(SESSIONS, spec)}
     for session_id, status in statuses.items():
         if status in INCOMPLETE_STATUSES:
             ids.add(session_id)
@@ -90,7 +94,7 @@ def recovery_status_get(*, buffer: WriteBuffer | None = None) -> dict[str, Any]:
             if buffer_ok:
                 incomplete = incomplete_sessions_count(buffer=buffer)
             else:
-                incomplete = Session.objects.filter(status__in=INCOMPLETE_STATUSES).count()
+                incomplete = registry.backend(SESSIONS).count(SESSIONS, Query(filters=_INCOMPLETE))
             dead_letters = dead_letters_pending_count()
         except DatabaseError:
             db_ok = False

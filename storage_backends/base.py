@@ -1,16 +1,54 @@
 """The storage backend interface: where a collection's records live for good.
 
 A backend stores whole records of one or more collections, keyed by the collection's id field.
-The registry (storage_backends.registry) picks the backend of each collection from settings.
+The registry (storage_backends.registry) picks the backend of each collection from settings, and
+every read goes through it too: ``read`` by id, ``query`` and ``count`` with a ``Query``.
 
     class MyBackend(StorageBackend):
         def write(self, collection, records, *, sizes=None): ...
+
+    backend.query("translation_tasks", Query(
+        filters=(Filter("session_id", "eq", "s-1"), Filter("status", "in", ("pending", "processing"))),
+        order_by=("row_index",), fields=("task_id", "status"), limit=20, offset=40))
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
+
+#: ``eq`` and ``in`` compare exactly (code point by code point, whatever the store's collation);
+#: the others compare values of the field's own type (datetimes, numbers, ids).
+FilterOp = Literal["eq", "in", "gt", "gte", "lt", "lte"]
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """``field <op> value``; for ``in``, ``value`` is a sequence."""
+
+    field: str
+    op: FilterOp
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """What ``query`` and ``count`` select, for each plugin to translate.
+
+    ``filters`` are ANDed; ``any_of``, when set, adds alternatives: a record must also match every
+    filter of at least one of its groups (``(a AND b) OR (c AND d)``). ``order_by``: field names, ``-`` first for descending; the plugin ends the
+    ordering with the id field (ascending) unless it is named, so pages are stable; empty: any order. A keyset page is
+    a ``gt`` filter on the last key plus ``limit``. ``fields``: the fields of each returned record,
+    in this order (empty: every field). ``limit`` None: no limit. ``count`` ignores the page.
+    """
+
+    filters: tuple[Filter, ...] = ()
+    any_of: tuple[tuple[Filter, ...], ...] = ()
+    order_by: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()
+    limit: int | None = None
+    offset: int = 0
 
 
 class PermanentWriteError(Exception):
@@ -51,16 +89,12 @@ class StorageBackend:
         """One record by id, or None."""
         raise NotImplementedError
 
-    def query(
-        self,
-        collection: str,
-        *,
-        filters: dict[str, Any] | None = None,
-        order_by: Sequence[str] = (),
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[dict[str, Any]]:
-        """Records matching equality ``filters``, ordered and sliced."""
+    def query(self, collection: str, spec: Query) -> list[dict[str, Any]]:
+        """The records ``spec`` selects, ordered and sliced, each with ``spec.fields``."""
+        raise NotImplementedError
+
+    def count(self, collection: str, spec: Query) -> int:
+        """How many records match ``spec.filters``."""
         raise NotImplementedError
 
     def existing_ids(self, collection: str, record_ids: Iterable[str]) -> set[str]:

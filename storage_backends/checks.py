@@ -13,6 +13,8 @@ from django.conf import settings
 from django.core.checks import Error, Warning, register
 from django.db import DatabaseError, connections
 
+from storage_backends import registry
+
 
 @register()
 def embedded_buffer_stranded(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
@@ -49,7 +51,7 @@ def audit_search_configured(app_configs: Any = None, **kwargs: Any) -> list[Erro
     """The OpenSearch audit plugin needs AUDIT_SEARCH_URL: refused at start-up, not at the first
     audit request. Cost: reads two settings."""
     plugin = "storage_backends.search_opensearch.OpenSearchAuditSearch"
-    if settings.STORAGE_BACKENDS.get("audit_logs") != plugin or settings.AUDIT_SEARCH_URL:
+    if registry.backend_path("audit_logs") != plugin or settings.AUDIT_SEARCH_URL:
         return []
     return [
         Error(

@@ -54,7 +54,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, close_old_connections, connection, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    close_old_connections,
+    connection,
+    connections,
+    transaction,
+)
 from django.db import Error as DjangoDatabaseError
 from django.utils import timezone
 
@@ -284,7 +291,9 @@ def _flush_collection(
         raise
     except (TransientWriteError, DjangoDatabaseError) as exc:
         metrics.FLUSH_ERRORS.labels(type=item_type).inc()
-        connection.close()  # a broken connection must not be reused by the next attempt
+        # A broken connection must not be reused by the next attempt: the collection's backend may
+        # use any database alias (STORAGE_BACKENDS OPTIONS), so every one of this thread is closed.
+        connections.close_all()
         logger.warning(
             "flush failed; records stay buffered", extra={"collection": collection, "error": str(exc)}
         )

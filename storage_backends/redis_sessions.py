@@ -30,6 +30,7 @@ from django.core.checks import Warning, register
 from core import tracing
 from core.exceptions import StorageUnavailable
 from core.redis_clients import ThreadClients
+from storage_backends import registry
 from storage_backends.user_sessions import (
     Session,
     UserSessionStore,
@@ -307,7 +308,7 @@ def _eviction_message(policy: str) -> str:
 
 def warn_if_evicting() -> str | None:
     """Log a warning (and return the policy) when the user-session Redis may evict keys."""
-    if "RedisUserSessions" not in settings.STORAGE_BACKENDS.get("user_sessions", ""):
+    if "RedisUserSessions" not in (registry.backend_path("user_sessions") or ""):
         return None
     policy = eviction_policy()
     if policy in EVICTING_POLICIES:
@@ -319,7 +320,7 @@ def warn_if_evicting() -> str | None:
 @register()
 def user_sessions_eviction_check(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
     """``manage.py check``: storage_backends.W002 when the user-session Redis may evict keys."""
-    if "RedisUserSessions" not in settings.STORAGE_BACKENDS.get("user_sessions", ""):
+    if "RedisUserSessions" not in (registry.backend_path("user_sessions") or ""):
         return []
     policy = eviction_policy()
     if policy not in EVICTING_POLICIES:

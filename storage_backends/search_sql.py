@@ -53,6 +53,7 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Substr, TruncDate
 
 from core import metrics
+from storage_backends.base import Query
 from storage_backends.records import collection_model
 from storage_backends.search import (
     AUDIT_LOGS,
@@ -267,18 +268,14 @@ class SQLAuditSearch(AuditSearchBackend):
         metrics.STORAGE_OPERATIONS.labels(backend=self.name, operation="read").inc()
         return self._model().objects.filter(pk=record_id).values(*FIELDS).first()
 
-    def query(
-        self,
-        collection: str,
-        *,
-        filters: dict[str, Any] | None = None,
-        order_by: Sequence[str] = (),
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[dict[str, Any]]:
+    def query(self, collection: str, spec: Query) -> list[dict[str, Any]]:
+        """Equality filters only (the search endpoint has its own ``search``)."""
+        if any(f.op != "eq" for f in spec.filters):
+            raise ValueError("audit events are queried by equality here; use search()")
         metrics.STORAGE_OPERATIONS.labels(backend=self.name, operation="query").inc()
-        queryset = self._model().objects.filter(**(filters or {})).order_by(*order_by, "pk")
-        return list(queryset.values(*FIELDS)[offset : offset + limit])
+        queryset = self._model().objects.filter(**{f.field: f.value for f in spec.filters})
+        rows = queryset.order_by(*spec.order_by, "pk").values(*(spec.fields or FIELDS))
+        return list(rows[spec.offset : None if spec.limit is None else spec.offset + spec.limit])
 
     def existing_ids(self, collection: str, record_ids: Iterable[str]) -> set[str]:
         ids = list(set(record_ids))

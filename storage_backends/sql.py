@@ -46,22 +46,31 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import (
+    DEFAULT_DB_ALIAS,
     DatabaseError,
     DataError,
     IntegrityError,
     InterfaceError,
     OperationalError,
-    connection,
+    connections,
     models,
     transaction,
 )
 from django.db import Error as DjangoDatabaseError
+from django.db.models import F, Q, QuerySet
+from django.db.models.functions import Collate
+from django.db.models.lookups import Exact, In
 
 from core import metrics, tracing
-from storage_backends import catalog
+from core.db_fields import ExactCharField, binary_collation
+from storage_backends import catalog, registry
 from storage_backends.base import (
+    Filter,
     PermanentWriteError,
+    Query,
     StorageBackend,
     TransientWriteError,
     UnknownWriteError,
@@ -190,10 +199,13 @@ class _UpsertPlan:
 
     sql: str
     values: Callable[[dict[str, Any]], tuple[Any, ...]]  # record -> column values in order
-    converters: tuple[Callable[[Any], Any], ...]  # per column: Django's conversion of the value
+    fields: tuple[models.Field, ...]  # per column: the field whose conversion the value gets
 
-    def row(self, record: dict[str, Any]) -> list[Any]:
-        return [convert(value) for convert, value in zip(self.converters, self.values(record), strict=True)]
+    def row(self, record: dict[str, Any], connection: Any) -> list[Any]:
+        return [
+            field.get_db_prep_save(value, connection)
+            for field, value in zip(self.fields, self.values(record), strict=True)
+        ]
 
 
 _NULL = b"NULL"
@@ -277,12 +289,13 @@ class _StatementPlan:
         return self.prefix + b",".join(rows) + self.suffix
 
 
-def _guarded_upsert_sql(model: type[models.Model], vendor: str, *, row_alias: bool = False) -> str:
+def _guarded_upsert_sql(model: type[models.Model], connection: Any, *, row_alias: bool = False) -> str:
     """The upsert of one row, replacing a stored row only with a write accepted no earlier.
 
     ``row_alias`` (MySQL 8.0.20 and later, where ``VALUES()`` is deprecated) names the new row
     ``new`` instead; MariaDB knows only ``VALUES()``.
     """
+    vendor = connection.vendor
     fields = model._meta.concrete_fields
     qn = connection.ops.quote_name
     table = qn(model._meta.db_table)
@@ -310,26 +323,25 @@ def _guarded_upsert_sql(model: type[models.Model], vendor: str, *, row_alias: bo
     )
 
 
-def _row_alias_supported() -> bool:
+def _row_alias_supported(connection: Any) -> bool:
     return not connection.mysql_is_mariadb and connection.mysql_version >= (8, 0, 20)
 
 
 @functools.cache
-def _upsert_plan(collection: str, vendor: str) -> _UpsertPlan:
+def _upsert_plan(collection: str, alias: str) -> _UpsertPlan:
     """The guarded upsert of a collection with Django's own preparation of every value (SQLite, and
     MySQL with ``mysql_fast_path`` off, which the tests compare with the fast path)."""
     model = collection_model(collection)
-    fields = model._meta.concrete_fields
-    converters = tuple(functools.partial(_db_prep_save, f) for f in fields)
+    fields = tuple(model._meta.concrete_fields)
     values = operator.itemgetter(*(f.attname for f in fields))
-    return _UpsertPlan(_guarded_upsert_sql(model, vendor), values, converters)
+    return _UpsertPlan(_guarded_upsert_sql(model, connections[alias]), values, fields)
 
 
 @functools.cache
-def _statement_plan(collection: str, row_alias: bool) -> _StatementPlan:
+def _statement_plan(collection: str, alias: str, row_alias: bool) -> _StatementPlan:
     model = collection_model(collection)
     fields = model._meta.concrete_fields
-    sql = _guarded_upsert_sql(model, "mysql", row_alias=row_alias)
+    sql = _guarded_upsert_sql(model, connections[alias], row_alias=row_alias)
     head, tail = sql.split(" VALUES (", 1)
     suffix = tail.split(")", 1)[1]  # after the placeholders: " [AS new] ON DUPLICATE KEY UPDATE ..."
     return _StatementPlan(
@@ -338,10 +350,6 @@ def _statement_plan(collection: str, row_alias: bool) -> _StatementPlan:
         values=operator.itemgetter(*(f.attname for f in fields)),
         kinds=tuple(_column_kind(f) for f in fields),
     )
-
-
-def _db_prep_save(field: models.Field, value: Any) -> Any:
-    return field.get_db_prep_save(value, connection)
 
 
 @contextlib.contextmanager
@@ -364,7 +372,18 @@ def write_errors(backend: str) -> Iterator[None]:
 
 
 class SQLBackend(StorageBackend):
+    """The Django ORM on one database of ``DATABASES`` (``database``, from the route's OPTIONS;
+    ``default`` otherwise): every write, read, delete and transaction of the plugin uses it."""
+
     name = "sql"
+
+    def __init__(self, *, database: str = DEFAULT_DB_ALIAS) -> None:
+        if database not in settings.DATABASES:
+            raise ImproperlyConfigured(
+                f"The SQL storage backend names the database {database!r}, which DATABASES does not "
+                f"define (defined: {', '.join(settings.DATABASES)})"
+            )
+        self.database = database
 
     def write(
         self, collection: str, records: Sequence[dict[str, Any]], *, sizes: Sequence[int] | None = None
@@ -393,7 +412,7 @@ class SQLBackend(StorageBackend):
                 # A deadlock rolled the whole transaction back and InnoDB asks to restart it:
                 # do so at once (after a short random pause) instead of failing the flush.
                 # (Not inside a caller's transaction: InnoDB rolled all of it back.)
-                retry = _is_deadlock(exc.__cause__) and not connection.in_atomic_block
+                retry = _is_deadlock(exc.__cause__) and not connections[self.database].in_atomic_block
                 if attempt == DEADLOCK_ATTEMPTS or not retry:
                     raise
                 logger.info("upsert chosen as a deadlock victim; retried", extra={"collection": collection})
@@ -411,6 +430,7 @@ class SQLBackend(StorageBackend):
     def _write_once(
         self, collection: str, records: Sequence[dict[str, Any]], sizes: Sequence[int] | None
     ) -> None:
+        connection = connections[self.database]
         with (
             write_errors(self.name),
             tracing.span(
@@ -423,7 +443,7 @@ class SQLBackend(StorageBackend):
                     "db.collection.name": collection_model(collection)._meta.db_table,
                 },
             ),
-            transaction.atomic(),
+            transaction.atomic(using=self.database),
         ):
             self._upsert(collection, records, sizes)
 
@@ -433,65 +453,283 @@ class SQLBackend(StorageBackend):
     def _upsert(
         self, collection: str, records: Sequence[dict[str, Any]], sizes: Sequence[int] | None
     ) -> None:
+        connection = connections[self.database]
         with connection.cursor() as cursor:
             if connection.vendor == "mysql" and self.mysql_fast_path:
-                plan = _statement_plan(collection, _row_alias_supported())
+                plan = _statement_plan(collection, self.database, _row_alias_supported(connection))
                 string_literal = connection.connection.string_literal
                 for chunk in _chunks(records, sizes):
                     cursor.execute(plan.statement(chunk, string_literal))
                 return
-            prepared = _upsert_plan(collection, connection.vendor)
+            prepared = _upsert_plan(collection, self.database)
             if connection.vendor == "mysql":
                 # mysqlclient joins the rows into multi-row statements of at most this many bytes.
                 cursor.cursor.cursor.max_stmt_length = MAX_BYTES_PER_STATEMENT
             for chunk in _chunks(records, sizes):
-                cursor.executemany(prepared.sql, [prepared.row(record) for record in chunk])
+                cursor.executemany(prepared.sql, [prepared.row(record, connection) for record in chunk])
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def _rows(self, collection: str) -> QuerySet[Any]:
+        """Every row of the collection's table, on this backend's database, unordered."""
+        return collection_model(collection)._default_manager.using(self.database).order_by()
+
+    def _filtered(self, collection: str, spec: Query) -> QuerySet[Any]:
+        queryset = self._rows(collection)
+        collation = binary_collation(connections[self.database])
+
+        def condition(spec_filter: Filter) -> Q:
+            lookup = spec_filter.field if spec_filter.op == "eq" else f"{spec_filter.field}__{spec_filter.op}"
+            match = Q(**{lookup: spec_filter.value})
+            if (
+                collation is not None
+                and spec_filter.op in ("eq", "in")
+                and _needs_collation(queryset.model, spec_filter)
+            ):
+                # The plain comparison stays too, so an index on the column still serves it.
+                exact = Exact if spec_filter.op == "eq" else In
+                match &= Q(exact(Collate(F(spec_filter.field), collation), spec_filter.value))
+            return match
+
+        queryset = queryset.filter(*(condition(spec_filter) for spec_filter in spec.filters))
+        if spec.any_of:
+            alternatives = (
+                functools.reduce(operator.and_, map(condition, group), Q()) for group in spec.any_of
+            )
+            queryset = queryset.filter(functools.reduce(operator.or_, alternatives))
+        return queryset
+
+    def _ordering(self, collection: str, order_by: tuple[str, ...]) -> tuple[str, ...]:
+        id_field = catalog.id_field(collection)
+        if not order_by or id_field in {name.lstrip("-") for name in order_by}:
+            return order_by
+        return (*order_by, id_field)
 
     def read(self, collection: str, record_id: str) -> dict[str, Any] | None:
-        model = collection_model(collection)
         metrics.STORAGE_OPERATIONS.labels(backend=self.name, operation="read").inc()
-        row: dict[str, Any] | None = model.objects.filter(pk=record_id).values().first()
+        row: dict[str, Any] | None = self._rows(collection).filter(pk=record_id).values().first()
         return row
 
-    def query(
-        self,
-        collection: str,
-        *,
-        filters: dict[str, Any] | None = None,
-        order_by: Sequence[str] = (),
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[dict[str, Any]]:
-        model = collection_model(collection)
+    def query(self, collection: str, spec: Query) -> list[dict[str, Any]]:
         metrics.STORAGE_OPERATIONS.labels(backend=self.name, operation="query").inc()
-        queryset = model.objects.filter(**(filters or {})).order_by(*order_by, "pk")
-        return list(queryset.values()[offset : offset + limit])
+        queryset = self._filtered(collection, spec).order_by(*self._ordering(collection, spec.order_by))
+        end = None if spec.limit is None else spec.offset + spec.limit
+        return list(queryset.values(*spec.fields)[spec.offset : end])
+
+    def count(self, collection: str, spec: Query) -> int:
+        metrics.STORAGE_OPERATIONS.labels(backend=self.name, operation="query").inc()
+        return int(self._filtered(collection, spec).count())
 
     def existing_ids(self, collection: str, record_ids: Iterable[str]) -> set[str]:
-        model = collection_model(collection)
+        rows = self._rows(collection)
         ids = list(set(record_ids))
         found: set[str] = set()
         for start in range(0, len(ids), MAX_IDS_PER_QUERY):
             part = ids[start : start + MAX_IDS_PER_QUERY]
-            found.update(model.objects.filter(pk__in=part).values_list("pk", flat=True))
+            found.update(rows.filter(pk__in=part).values_list("pk", flat=True))
         metrics.STORAGE_OPERATIONS.labels(backend=self.name, operation="read").inc()
         return found
 
     def delete(self, collection: str, record_ids: Iterable[str]) -> int:
-        model = collection_model(collection)
+        """Plain ``DELETE ... WHERE pk IN`` statements (no Python-side cascade: children are the
+        callers' to delete, in their own backend)."""
+        rows = self._rows(collection)
         ids = list(set(record_ids))
         deleted = 0
         for start in range(0, len(ids), MAX_IDS_PER_QUERY):
-            deleted += model.objects.filter(pk__in=ids[start : start + MAX_IDS_PER_QUERY])._raw_delete(
-                model.objects.db
-            )
+            deleted += rows.filter(pk__in=ids[start : start + MAX_IDS_PER_QUERY])._raw_delete(self.database)
         metrics.STORAGE_OPERATIONS.labels(backend=self.name, operation="delete").inc()
         return deleted
 
     def health_check(self) -> bool:
         try:
-            with connection.cursor() as cursor:
+            with connections[self.database].cursor() as cursor:
                 cursor.execute("SELECT 1")
             return True
         except DatabaseError:
             return False
+
+    # --- fast paths: SQL-only reads the Query spec does not express ----------------------------
+
+    def aggregate(self, collection: str, **aggregates: Any) -> dict[str, Any]:
+        """Django aggregates (``Count``, ``Avg``, with ``filter=Q(...)``) over the whole table in one
+        statement: the statistics' conditional aggregation."""
+        metrics.STORAGE_OPERATIONS.labels(backend=self.name, operation="query").inc()
+        result: dict[str, Any] = self._rows(collection).aggregate(**aggregates)
+        return result
+
+    def count_by(
+        self, collection: str, fields: tuple[str, ...], filters: tuple[Filter, ...] = ()
+    ) -> list[tuple[Any, ...]]:
+        """``(*values of fields, count)`` per group of the matching rows (one GROUP BY)."""
+        metrics.STORAGE_OPERATIONS.labels(backend=self.name, operation="query").inc()
+        rows = (
+            self._filtered(collection, Query(filters=filters))
+            .values_list(*fields)
+            .annotate(_count=models.Count("*"))
+        )
+        return list(rows)
+
+    def query_json(
+        self, collection: str, spec: Query, *, index: str | None = None
+    ) -> list[tuple[Any, bytes]]:
+        """``(id, the row's spec.fields as a JSON object)`` per record ``spec`` selects, rendered by
+        MySQL/MariaDB (``JSON_OBJECT``) so that Python only joins bytes: the restore's fast path
+        (bench/restore.py: ~25 us per task through the ORM and orjson, a fraction of it here).
+        Datetimes render as orjson does (UTC, ``Z``, no fraction when the microseconds are 0).
+        ``index``: an index to force (the planner may pick a primary-key range scan for a keyset
+        page on a small or freshly analysed table). MySQL/MariaDB only (``json_rows_supported``).
+        """
+        metrics.STORAGE_OPERATIONS.labels(backend=self.name, operation="query").inc()
+        connection = connections[self.database]
+        sql, params = _json_select(connection, collection, spec, index)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall())
+
+    def json_rows_supported(self) -> bool:
+        return bool(connections[self.database].vendor == "mysql")
+
+    @contextlib.contextmanager
+    def read_snapshot(self) -> Iterator[None]:
+        """One consistent view of this database for every read inside (a read-only transaction).
+
+        The service runs MySQL/MariaDB at READ COMMITTED, where each statement sees newer commits;
+        ``SET TRANSACTION`` without a scope changes only the next transaction to REPEATABLE READ,
+        whose snapshot is taken at its first read. Plain reads take no row locks, so writers are
+        not held up.
+
+        SQLite's transactions are snapshots already, but ``atomic()`` there begins IMMEDIATE
+        (persistence_site/config.py), which takes the file's single write lock: held while an
+        answer streams, it would stop every write (the embedded buffer's included). A DEFERRED
+        transaction is a read snapshot in WAL mode and blocks no writer.
+        """
+        connection = connections[self.database]
+        if connection.vendor == "sqlite" and not connection.in_atomic_block:
+            # Django still sees autocommit, so the ORM's reads inside run in it; it ends with a
+            # rollback (nothing to keep: it only read).
+            connection.ensure_connection()
+            raw = connection.connection
+            raw.execute("BEGIN DEFERRED")
+            try:
+                yield
+            finally:
+                raw.execute("ROLLBACK")
+            return
+        if connection.vendor == "mysql" and not connection.in_atomic_block:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        with transaction.atomic(using=self.database):
+            yield
+
+    def database_size_bytes(self) -> int:
+        """Data plus indexes of this database's tables: the catalogue on MySQL/MariaDB (InnoDB's
+        estimate, updated by the server), the file's pages on SQLite, 0 elsewhere."""
+        connection = connections[self.database]
+        with connection.cursor() as cursor:
+            if connection.vendor == "mysql":
+                cursor.execute(
+                    "SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables "
+                    "WHERE table_schema = DATABASE()"
+                )
+                return int(cursor.fetchone()[0])
+            if connection.vendor == "sqlite":
+                cursor.execute("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
+                return int(cursor.fetchone()[0])
+        return 0
+
+
+def _needs_collation(model: type[models.Model], spec: Filter) -> bool:
+    """Whether an exact comparison on ``spec.field`` needs the binary collation: not for columns
+    that have it (ExactCharField, and foreign keys to one), nor for non-text columns, nor for a
+    choice column compared with its choices (its stored values are choices, which no collation
+    confuses with one another)."""
+    field = model._meta.get_field(spec.field)
+    target = field.target_field if field.is_relation else field
+    if isinstance(target, ExactCharField) or not isinstance(target, models.CharField | models.TextField):
+        return False
+    values = spec.value if spec.op == "in" else (spec.value,)
+    choices = {value for value, _ in target.flatchoices}
+    return not (choices and all(value in choices for value in values))
+
+
+_SQL_OPS = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_DATETIME_JSON = (
+    "DATE_FORMAT({c}, IF(MICROSECOND({c}) = 0, '%%Y-%%m-%%dT%%H:%%i:%%sZ', '%%Y-%%m-%%dT%%H:%%i:%%s.%%fZ'))"
+)
+
+
+def _json_select(connection: Any, collection: str, spec: Query, index: str | None) -> tuple[str, list[Any]]:
+    """The SELECT of ``query_json``: ``spec`` translated to MySQL/MariaDB SQL and its parameters."""
+    model = collection_model(collection)
+    qn = connection.ops.quote_name
+    collation = binary_collation(connection)
+
+    def column(name: str) -> tuple[models.Field, str]:
+        field = model._meta.get_field(name)
+        return field, qn(field.column)
+
+    pairs = []
+    for name in spec.fields:
+        field, col = column(name)
+        # Stored as naive UTC (Django's MySQL convention); NULL stays NULL (JSON null). Strings,
+        # integers and decimals render as JSON strings and numbers.
+        pairs.append(
+            f"'{name}', {_DATETIME_JSON.format(c=col) if isinstance(field, models.DateTimeField) else col}"
+        )
+
+    def condition(spec_filter: Filter) -> tuple[str, list[Any]]:
+        field, col = column(spec_filter.field)
+        values = list(spec_filter.value) if spec_filter.op == "in" else [spec_filter.value]
+        prepared = [field.get_db_prep_value(value, connection) for value in values]
+        if spec_filter.op == "in":  # an empty list matches nothing
+            compare = f"IN ({', '.join(['%s'] * len(prepared))})" if prepared else "IN (NULL)"
+        else:
+            compare = f"{_SQL_OPS[spec_filter.op]} %s"
+        if collation is not None and spec_filter.op in ("eq", "in") and _needs_collation(model, spec_filter):
+            return f"{col} {compare} AND {col} COLLATE {collation} {compare}", prepared * 2
+        return f"{col} {compare}", prepared
+
+    where, params = [], []
+    for sql_condition, values in map(condition, spec.filters):
+        where.append(sql_condition)
+        params.extend(values)
+    if spec.any_of:
+        alternatives = []
+        for group in spec.any_of:
+            parts = [condition(spec_filter) for spec_filter in group]
+            alternatives.append("(" + " AND ".join(part for part, _ in parts) + ")" if parts else "TRUE")
+            params.extend(value for _, values in parts for value in values)
+        where.append("(" + " OR ".join(alternatives) + ")")
+    ordering = spec.order_by
+    if ordering and model._meta.pk.name not in {name.lstrip("-") for name in ordering}:
+        ordering = (*ordering, model._meta.pk.name)
+    order = ", ".join(
+        f"{column(name.lstrip('-'))[1]}{' DESC' if name[0] == '-' else ''}" for name in ordering
+    )
+    pk = qn(model._meta.pk.column)
+    # BINARY: the driver hands back bytes (UTF-8), ready to join, instead of decoding to str.
+    sql = (
+        f"SELECT {pk}, CAST(JSON_OBJECT({', '.join(pairs)}) AS BINARY) FROM {qn(model._meta.db_table)}"
+        f"{f' FORCE INDEX ({qn(index)})' if index else ''}"
+        f"{' WHERE ' + ' AND '.join(where) if where else ''}{' ORDER BY ' + order if order else ''}"
+    )
+    if spec.limit is not None:
+        sql += " LIMIT %s"
+        params.append(spec.limit)
+    if spec.offset:
+        sql += " OFFSET %s" if spec.limit is not None else " LIMIT 18446744073709551615 OFFSET %s"
+        params.append(spec.offset)
+    return sql, params
+
+
+def sql_backend(collection: str) -> SQLBackend:
+    """The backend of ``collection`` when it is the SQL plugin (whose fast paths the caller needs);
+    ImproperlyConfigured naming the route otherwise."""
+    backend = registry.backend(collection)
+    if not isinstance(backend, SQLBackend):
+        raise ImproperlyConfigured(
+            f"STORAGE_BACKENDS[{collection!r}] must be the SQL plugin (or a subclass) here, "
+            f"not {type(backend).__name__}"
+        )
+    return backend

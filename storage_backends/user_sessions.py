@@ -14,10 +14,10 @@ import datetime as dt
 import hashlib
 import secrets
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
-from storage_backends.base import StorageBackend
+from storage_backends.base import Query, StorageBackend
 from storage_backends.registry import backend
 
 COLLECTION = "user_sessions"
@@ -96,20 +96,12 @@ class UserSessionStore(StorageBackend):
     def read(self, collection: str, record_id: str) -> dict[str, Any] | None:
         return self.get(record_id)
 
-    def query(
-        self,
-        collection: str,
-        *,
-        filters: dict[str, Any] | None = None,
-        order_by: Sequence[str] = (),
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[dict[str, Any]]:
-        """Only ``filters={"user_id": ...}`` is supported: sessions are reached per user."""
-        filters = filters or {}
-        if set(filters) != {"user_id"}:
+    def query(self, collection: str, spec: Query) -> list[dict[str, Any]]:
+        """Only ``Filter("user_id", "eq", ...)`` is supported: sessions are reached per user."""
+        if [(f.field, f.op) for f in spec.filters] != [("user_id", "eq")]:
             raise ValueError("user sessions are queried by user_id only")
-        return self.list_for_user(filters["user_id"])[offset : offset + limit]
+        rows = self.list_for_user(spec.filters[0].value)
+        return rows[spec.offset : None if spec.limit is None else spec.offset + spec.limit]
 
     def existing_ids(self, collection: str, record_ids: Iterable[str]) -> set[str]:
         return {record_id for record_id in record_ids if self.get(record_id) is not None}

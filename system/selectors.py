@@ -16,6 +16,7 @@ from django.utils.module_loading import import_string
 from rest_framework.settings import api_settings
 
 from core import __version__
+from storage_backends.registry import Route, parse_route
 
 logger = logging.getLogger(__name__)
 MASK = "***"
@@ -37,10 +38,13 @@ def mask_url(url: str | None) -> str | None:
     return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{hostinfo}"))
 
 
-def _configured_backends() -> Mapping[str, str]:
-    """collection -> dotted backend path, from ``STORAGE_BACKENDS`` (empty when not configured)."""
+def _configured_backends() -> dict[str, Route]:
+    """collection -> (dotted backend path, options), from ``STORAGE_BACKENDS`` (empty when not
+    configured)."""
     backends = getattr(settings, "STORAGE_BACKENDS", None)
-    return backends if isinstance(backends, Mapping) else {}
+    if not isinstance(backends, Mapping):
+        return {}
+    return {collection: parse_route(collection, entry) for collection, entry in backends.items()}
 
 
 def _backend_name(dotted_path: str) -> str:
@@ -52,16 +56,32 @@ def _backend_name(dotted_path: str) -> str:
 
 def storage_backend_names() -> list[str]:
     """The short names of the configured backends (the ``backend`` label of storage metrics)."""
-    return sorted({_backend_name(path) for path in _configured_backends().values()})
+    return sorted({_backend_name(path) for path, _ in _configured_backends().values()})
+
+
+def _shown_option(key: str, value: Any) -> Any:
+    """An option as /system/config shows it: secrets masked, URLs without their password."""
+    if any(word in key.lower() for word in ("password", "secret", "token", "key")):
+        return MASK
+    if isinstance(value, str) and "://" in value:
+        return mask_url(value)
+    return value
 
 
 def storage_config() -> dict[str, Any]:
-    """The enabled backends, each with the collections it serves, and the reverse mapping."""
-    backends: dict[str, dict[str, Any]] = {}
+    """The enabled backends, each with the collections it serves, and the reverse mapping.
+
+    One entry per backend instance (class and options); ``options`` only where the route sets some
+    (e.g. the SQL plugin's ``database``)."""
+    backends: dict[Route, dict[str, Any]] = {}
     collections: dict[str, str] = {}
-    for collection, dotted_path in sorted(_configured_backends().items()):
+    for collection, (dotted_path, options) in sorted(_configured_backends().items()):
         name = _backend_name(dotted_path)
-        entry = backends.setdefault(dotted_path, {"name": name, "path": dotted_path, "collections": []})
+        entry = backends.get((dotted_path, options))
+        if entry is None:
+            entry = backends[dotted_path, options] = {"name": name, "path": dotted_path, "collections": []}
+            if options:
+                entry["options"] = {key: _shown_option(key, value) for key, value in options}
         entry["collections"].append(collection)
         collections[collection] = name
     return {"backends": list(backends.values()), "collections": collections}

@@ -32,6 +32,9 @@ class StorageBackendOut(serializers.Serializer):
     name = serializers.CharField()
     path = serializers.CharField(help_text="Dotted path of the backend class (STORAGE_BACKENDS).")
     collections = serializers.ListField(child=serializers.CharField())
+    options = serializers.DictField(
+        required=False, help_text="The backend's OPTIONS in STORAGE_BACKENDS (absent when none)."
+    )
 
 
 class StorageOut(serializers.Serializer):

@@ -96,3 +96,35 @@ def test_import_contracts_hold() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
+
+
+# Reads of sessions and tasks that must go through the collection's storage backend
+# (storage_backends.registry), so that routing a collection elsewhere moves its reads too.
+ROUTED_READERS = (
+    "translation/selectors.py",
+    "translation/services/lifecycle.py",
+    "recovery/selectors.py",
+    "recovery/restore.py",
+    "recovery/checks.py",
+)
+
+
+def test_selectors_read_sessions_and_tasks_through_their_backend_not_the_orm() -> None:
+    offenders = {}
+    for path in ROUTED_READERS:
+        text = (ROOT / path).read_text()
+        found = [
+            needle
+            for needle in (
+                "Task.objects",
+                "Task._default_manager",
+                "connection.cursor",
+                "from django.db import connection",
+            )
+            if needle in text
+        ]
+        if path != "translation/services/lifecycle.py":  # its retention cleanup still pages sessions by ORM
+            found += [n for n in ("Session.objects", "Session._default_manager") if n in text]
+        if found:
+            offenders[path] = found
+    assert offenders == {}

@@ -9,8 +9,13 @@ Values are compared exactly as sent (docs/api.md §0 "Values"): nothing is strip
 code point even where the column's collation would not (MySQL/MariaDB's ``*_ci`` collations find
 ``openai`` for ``OpenAI`` and for ``openai ``).
 
-    filterset = valid_filterset(SessionFilter, request.query_params, Session.objects.all())
+    filters = query_filters(SessionFilter, request.query_params)   # for a storage_backends Query
+    filterset = valid_filterset(FileFilter, request.query_params, File.objects.all())  # ORM apps
     rows = filterset.qs
+
+The translation lists read through their storage backend (storage_backends.registry), so their
+FilterSets only validate the parameters; ``query_filters`` turns the valid ones into the backend's
+``Filter`` spec, with the same meaning as the FilterSet's own ``qs`` (which the files app uses).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from django_filters.fields import IsoDateTimeField
 
 from core.errors import InvalidQuery
 from core.pagination import form_errors
+from storage_backends.base import Filter
 from translation.models import IdField, Session, SessionStatus, Task, TaskStatus, binary_collation
 
 
@@ -122,9 +128,40 @@ class TaskFilter(django_filters.FilterSet):
 F = TypeVar("F", bound=django_filters.FilterSet)
 
 
-def valid_filterset(filterset_class: type[F], query: Mapping[str, Any], queryset: QuerySet[Any]) -> F:
-    """The bound FilterSet; 400 INVALID_QUERY listing every malformed parameter."""
+def valid_filterset(
+    filterset_class: type[F], query: Mapping[str, Any], queryset: QuerySet[Any] | None = None
+) -> F:
+    """The bound FilterSet; 400 INVALID_QUERY listing every malformed parameter. Without a
+    ``queryset`` it only validates (its ``qs`` is then not to be read)."""
     filterset = filterset_class(data=query, queryset=queryset)
     if not filterset.is_valid():
         raise InvalidQuery("Invalid query parameters.", errors=form_errors(filterset.form))
     return filterset
+
+
+def query_filters(
+    filterset_class: type[django_filters.FilterSet], query: Mapping[str, Any]
+) -> tuple[Filter, ...]:
+    """The valid parameters of ``query`` as storage ``Filter``s; 400 INVALID_QUERY when malformed.
+
+    Same meaning as the FilterSet's ``qs``: choices and exact strings compare equal (exactly, by
+    the backend), ``from_date`` is inclusive, ``to_date`` too, up to the end of a bare date's day.
+    """
+    filterset = valid_filterset(filterset_class, query)
+    data = filterset.form.cleaned_data
+    found: list[Filter] = []
+    for name, declared in filterset.filters.items():
+        value = data.get(name)
+        if value in EMPTY_VALUES:
+            continue
+        if isinstance(declared, CreatedTo):
+            bare_date = len(str(query.get("to_date", ""))) == len("2026-01-31")
+            if bare_date:
+                found.append(Filter("created_at", "lt", value + dt.timedelta(days=1)))
+            else:
+                found.append(Filter("created_at", "lte", value))
+        elif isinstance(declared, CreatedFrom):
+            found.append(Filter("created_at", "gte", value))
+        else:  # ChoiceFilter, ExactCharFilter
+            found.append(Filter(declared.field_name, "eq", value))
+    return tuple(found)

@@ -5,7 +5,7 @@ a restore renders 100,000+ tasks, and a serializer costs tens of microseconds pe
 cost one or two. Datetimes stay ``datetime`` objects; the orjson renderer writes them as ISO 8601
 with ``Z``.
 
-    row = Session.objects.filter(pk=sid).values(*SESSION_FIELDS).first()
+    row = registry.backend("translation_sessions").read("translation_sessions", sid)
     body = session_detail(row)   # every field + pending_tasks, progress, estimated_completion
 
 The OpenAPI descriptions of these shapes are translation.openapi (documentation only).

@@ -4,10 +4,14 @@
     session_detail_get(session_id="s-1")                  # stored row overlaid with the buffer
     stats_get()                                           # cached for STATS_CACHE_SECONDS
 
-Lists read the database only: a write appears in them once flushed (within
+Lists read the storage only: a write appears in them once flushed (within
 BUFFER_FLUSH_INTERVAL). Details read the buffer too, so a client sees its own accepted writes at
 once. Each list is two queries (COUNT and the page) that select only the returned columns; the
 orderings end with the primary key (stable pages) and follow the indexes of translation.models.
+
+Every read goes to the backend serving its collection (``registry.backend``), through the
+``Query`` spec of storage_backends.base, so routing a collection elsewhere moves its reads too.
+The statistics need aggregates the spec does not express: the SQL plugin's ``aggregate``.
 """
 
 from __future__ import annotations
@@ -16,27 +20,28 @@ import datetime as dt
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q
 
 from core.errors import InvalidQuery, NotFound
-from core.pagination import form_errors, page_of, page_params
+from core.pagination import PageParams, form_errors, page_body, page_params
+from storage_backends import registry
+from storage_backends.base import Filter, Query
 from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer
-from translation.filters import SessionFilter, SessionTaskFilter, TaskFilter, valid_filterset
-from translation.models import Session, SessionStatus, Task, TaskStatus
+from storage_backends.sql import sql_backend
+from translation.filters import SessionFilter, SessionTaskFilter, TaskFilter, query_filters
+from translation.models import SessionStatus, TaskStatus
 from translation.representation import (
-    SESSION_FIELDS,
     SUMMARY_FIELDS,
     TASK_FIELDS,
     session_detail,
     session_summary,
     task_from_record,
-    task_from_values,
 )
 
 # Ids per ``IN (...)`` lookup: keeps statements short however many sessions are buffered.
@@ -51,9 +56,11 @@ def _chunks(ids: list[str], size: int = IDS_PER_QUERY) -> Iterable[list[str]]:
 def stored_created_at(session_ids: Iterable[str]) -> dict[str, dt.datetime]:
     """session_id -> created_at of the stored sessions among ``session_ids``."""
     ids = list(session_ids)
+    backend = registry.backend(SESSIONS)
     found: dict[str, dt.datetime] = {}
     for part in _chunks(ids):
-        found.update(Session.objects.filter(pk__in=part).order_by().values_list("pk", "created_at"))
+        spec = Query(filters=(Filter("session_id", "in", part),), fields=("session_id", "created_at"))
+        found.update((row["session_id"], row["created_at"]) for row in backend.query(SESSIONS, spec))
     return found
 
 
@@ -68,7 +75,7 @@ def session_row_get(*, session_id: str, buffer: WriteBuffer | None = None) -> di
     """The session's latest accepted state (``SESSION_FIELDS``), or None when it exists nowhere."""
     buffer = buffer or get_write_buffer()
     buffered = buffer.get(SESSIONS, session_id)
-    stored = Session.objects.filter(pk=session_id).values(*SESSION_FIELDS).first()
+    stored = registry.backend(SESSIONS).read(SESSIONS, session_id)
     if buffered is None:
         return stored
     return overlay(buffered, stored["created_at"] if stored else None)
@@ -79,14 +86,10 @@ def task_status_counts(session_ids: list[str]) -> dict[str, dict[str, int]]:
 
     Read from the (session_id, status) index alone: one GROUP BY per 1000 sessions.
     """
+    backend = sql_backend(TASKS)
     counts: dict[str, dict[str, int]] = defaultdict(dict)
     for part in _chunks(session_ids):
-        rows = (
-            Task.objects.filter(session_id__in=part)
-            .order_by()
-            .values_list("session_id", "status")
-            .annotate(n=Count("*"))
-        )
+        rows = backend.count_by(TASKS, ("session_id", "status"), (Filter("session_id", "in", part),))
         for session_id, status, n in rows:
             counts[session_id][status] = n
     return dict(counts)
@@ -101,6 +104,16 @@ STATS_REFRESH_TIMEOUT = 60
 class SortForm(forms.Form):
     sort_by = forms.ChoiceField(choices=[(f, f) for f in SORT_FIELDS], required=False)
     order = forms.ChoiceField(choices=[("asc", "asc"), ("desc", "desc")], required=False)
+
+
+def _page(collection: str, spec: Query, params: PageParams, render: Any) -> dict[str, Any]:
+    """The contract's page object of ``spec``'s records (COUNT, then the page unless past the end)."""
+    backend = registry.backend(collection)
+    total = backend.count(collection, spec)
+    rows = []
+    if params.offset < total:
+        rows = backend.query(collection, replace(spec, limit=params.page_size, offset=params.offset))
+    return page_body(total, rows, params, render=render)
 
 
 def _session_ordering(query: Mapping[str, Any]) -> tuple[str, str]:
@@ -121,8 +134,8 @@ def sessions_page(*, query: Mapping[str, Any]) -> dict[str, Any]:
     """Session summaries: filters status, llm_provider, from_date, to_date; sort_by, order."""
     params = page_params(query)
     ordering = _session_ordering(query)
-    rows = valid_filterset(SessionFilter, query, Session.objects.all()).qs
-    return page_of(rows.order_by(*ordering).values(*SUMMARY_FIELDS), params, render=session_summary)
+    spec = Query(filters=query_filters(SessionFilter, query), order_by=ordering, fields=SUMMARY_FIELDS)
+    return _page(SESSIONS, spec, params, session_summary)
 
 
 def session_detail_get(*, session_id: str, buffer: WriteBuffer | None = None) -> dict[str, Any]:
@@ -138,36 +151,35 @@ def session_exists(session_id: str, buffer: WriteBuffer | None = None) -> bool:
     the buffer, so one flushed between the two reads is seen in the database, never in neither."""
     if (buffer or get_write_buffer()).get(SESSIONS, session_id) is not None:
         return True
-    return Session.objects.filter(pk=session_id).exists()
+    return bool(registry.backend(SESSIONS).existing_ids(SESSIONS, [session_id]))
 
 
 def session_tasks_page(*, session_id: str, query: Mapping[str, Any]) -> dict[str, Any]:
     """The session's stored tasks by row_index, then task_id; filters status, sheet_name."""
     params = page_params(query)
-    filterset = valid_filterset(SessionTaskFilter, query, Task.objects.filter(session_id=session_id))
+    filters = (Filter("session_id", "eq", session_id), *query_filters(SessionTaskFilter, query))
     if not session_exists(session_id):
         raise _not_found("session", session_id)
-    rows = filterset.qs.order_by("row_index", "task_id").values_list(*TASK_FIELDS)
-    return {"session_id": session_id, **page_of(rows, params, render=task_from_values)}
+    spec = Query(filters=filters, order_by=("row_index", "task_id"), fields=TASK_FIELDS)
+    return {"session_id": session_id, **_page(TASKS, spec, params, task_from_record)}
 
 
 def tasks_page(*, query: Mapping[str, Any]) -> dict[str, Any]:
     """Stored tasks by task_id; filters session_id, status, batch_id, from_date, to_date."""
     params = page_params(query)
-    rows = valid_filterset(TaskFilter, query, Task.objects.all()).qs
-    return page_of(rows.order_by("task_id").values_list(*TASK_FIELDS), params, render=task_from_values)
+    spec = Query(filters=query_filters(TaskFilter, query), order_by=("task_id",), fields=TASK_FIELDS)
+    return _page(TASKS, spec, params, task_from_record)
 
 
 def task_detail_get(*, task_id: str, buffer: WriteBuffer | None = None) -> dict[str, Any]:
     """Every task field as last accepted (stored or buffered); 404 if unknown."""
     buffered = (buffer or get_write_buffer()).get(TASKS, task_id)
+    stored = registry.backend(TASKS).read(TASKS, task_id)
     if buffered is None:
-        row = Task.objects.filter(pk=task_id).values_list(*TASK_FIELDS).first()
-        if row is None:
+        if stored is None:
             raise _not_found("task", task_id)
-        return task_from_values(row)
-    stored_created = Task.objects.filter(pk=task_id).values_list("created_at", flat=True).first()
-    return task_from_record(overlay(buffered, stored_created))
+        return task_from_record(stored)
+    return task_from_record(overlay(buffered, stored["created_at"] if stored else None))
 
 
 def _seconds(value: Any) -> float:
@@ -178,7 +190,8 @@ def stats_compute() -> dict[str, Any]:
     """The statistics of docs/api.md §3: one conditional aggregation per table plus the catalogue."""
     session_statuses = SessionStatus.values
     task_statuses = TaskStatus.values
-    sessions = Session.objects.order_by().aggregate(
+    sessions = sql_backend(SESSIONS).aggregate(
+        SESSIONS,
         total=Count("pk"),
         **{status: Count("pk", filter=Q(status=status)) for status in session_statuses},
         average_session_time=Avg(
@@ -186,7 +199,8 @@ def stats_compute() -> dict[str, Any]:
             filter=Q(status=SessionStatus.COMPLETED),
         ),
     )
-    tasks = Task.objects.order_by().aggregate(
+    tasks = sql_backend(TASKS).aggregate(
+        TASKS,
         total=Count("pk"),
         **{status: Count("pk", filter=Q(status=status)) for status in task_statuses},
         average_duration_ms=Avg("duration_ms", filter=Q(status=TaskStatus.COMPLETED)),
@@ -234,18 +248,8 @@ def stats_get() -> dict[str, Any]:
 
 
 def database_size_mb() -> float:
-    """Data plus indexes of the service's tables: the catalogue on MySQL/MariaDB (InnoDB's
-    estimate, updated by the server), the file's pages on SQLite."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "mysql":
-            cursor.execute(
-                "SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables "
-                "WHERE table_schema = DATABASE()"
-            )
-            size = int(cursor.fetchone()[0])
-        elif connection.vendor == "sqlite":
-            cursor.execute("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
-            size = int(cursor.fetchone()[0])
-        else:
-            size = 0
+    """Data plus indexes of the tables of the databases holding sessions and tasks (each counted
+    once; one database unless the routes put them apart)."""
+    backends = {backend.database: backend for backend in (sql_backend(SESSIONS), sql_backend(TASKS))}
+    size = sum(backend.database_size_bytes() for backend in backends.values())
     return round(size / (1024 * 1024), 2)

@@ -160,7 +160,9 @@ if BUFFER_SHARDS > 64:
 BUFFER_KEY_PREFIX = env.str("BUFFER_KEY_PREFIX", default="persistence:{buffer}")
 
 # --- Storage backends ----------------------------------------------------------------------------
-# Which backend stores each collection (dotted path to a storage_backends.base.StorageBackend).
+# Which backend stores each collection: the dotted path of a storage_backends.base.StorageBackend,
+# or {"BACKEND": path, "OPTIONS": {...}} (the class's keyword arguments; e.g. the SQL plugin's
+# {"database": "<DATABASES alias>"}). docs/architecture.md "Routing with options".
 STORAGE_BACKENDS = {
     "translation_sessions": env.str("STORAGE_BACKEND_SESSIONS", default="storage_backends.sql.SQLBackend"),
     "translation_tasks": env.str("STORAGE_BACKEND_TASKS", default="storage_backends.sql.SQLBackend"),

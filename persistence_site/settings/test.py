@@ -23,3 +23,11 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Static files straight from the apps (no collectstatic before the tests).
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT = None
+
+# A second database, used only by the tests that route a collection to it through the SQL plugin's
+# OPTIONS (tests/storage_backends/test_routing.py); its test database is created for those alone.
+if DATABASES["default"]["ENGINE"].endswith("mysql"):
+    import copy
+
+    DATABASES["tasks"] = copy.deepcopy(DATABASES["default"])
+    DATABASES["tasks"]["NAME"] = f"{DATABASES['default']['NAME']}_tasks"

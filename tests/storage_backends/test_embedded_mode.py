@@ -271,13 +271,13 @@ def test_switching_to_redis_with_records_left_in_the_embedded_buffer_is_warned(e
 _RESTORE_WHILE_WRITING = """
 import threading, django
 django.setup()
-from recovery.restore import _snapshot
+from storage_backends.sql import sql_backend
 from storage_backends.buffer import get_write_buffer
 from tests.factories import session_record
 from translation.models import Session
 
 outcome = []
-with _snapshot():
+with sql_backend("translation_tasks").read_snapshot():
     list(Session.objects.all())  # the restore's reads have begun
     writer = threading.Thread(
         target=lambda: outcome.append(get_write_buffer().add("translation_sessions", [session_record("w")]))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from django.db import connection
 
+from core import json_codec
 from storage_backends import registry
-from storage_backends.base import PermanentWriteError
+from storage_backends.base import Filter, PermanentWriteError, Query
 from storage_backends.sql import MAX_BYTES_PER_STATEMENT, SQLBackend, _chunks
 from tests.factories import session_record, task_record
 from translation.models import Session, Task
@@ -136,7 +138,10 @@ def test_existing_ids_and_delete():
     assert backend.delete(SESSIONS, ["s-0", "s-9"]) == 1
     assert backend.read(SESSIONS, "s-0") is None
     assert backend.read(SESSIONS, "s-1")["session_id"] == "s-1"
-    assert [r["session_id"] for r in backend.query(SESSIONS, order_by=["session_id"])] == ["s-1", "s-2"]
+    assert [r["session_id"] for r in backend.query(SESSIONS, Query(order_by=("session_id",)))] == [
+        "s-1",
+        "s-2",
+    ]
     assert backend.health_check() is True
 
 
@@ -164,3 +169,87 @@ def test_the_mysql_fast_path_stores_exactly_what_bulk_create_stores(monkeypatch)
     assert fast == orm
     assert fast["start_time"] == dt.datetime(2025, 9, 30, 10, 0, 1, 123456, tzinfo=dt.UTC)
     assert Session.objects.get().game_info == {"k": ["ü", 1.5, None]}
+
+
+def test_query_translates_filters_order_fields_and_page():
+    backend = SQLBackend()
+    backend.write(
+        SESSIONS,
+        [
+            stamped(
+                session_record(f"s-{i}", status=status, llm_provider=provider), T0 + dt.timedelta(minutes=i)
+            )
+            for i, (status, provider) in enumerate(
+                [("pending", "openai"), ("completed", "OpenAI"), ("pending", "openai "), ("failed", "openai")]
+            )
+        ],
+    )
+
+    def ids(**spec) -> list[str]:
+        return [row["session_id"] for row in backend.query(SESSIONS, Query(fields=("session_id",), **spec))]
+
+    # eq and in compare exactly, whatever the column's collation.
+    assert ids(filters=(Filter("llm_provider", "eq", "openai"),), order_by=("session_id",)) == ["s-0", "s-3"]
+    assert ids(filters=(Filter("status", "in", ("pending", "failed")),), order_by=("-created_at",)) == [
+        "s-3",
+        "s-2",
+        "s-0",
+    ]
+    assert ids(
+        filters=(
+            Filter("created_at", "gte", T0 + dt.timedelta(minutes=1)),
+            Filter("created_at", "lt", T0 + dt.timedelta(minutes=3)),
+        ),
+        order_by=("session_id",),
+    ) == [
+        "s-1",
+        "s-2",
+    ]
+    # A keyset page: after the last id seen, ordered by id.
+    assert ids(filters=(Filter("session_id", "gt", "s-1"),), order_by=("session_id",), limit=1) == ["s-2"]
+    assert ids(order_by=("session_id",), limit=2, offset=1) == ["s-1", "s-2"]
+    assert backend.count(SESSIONS, Query(filters=(Filter("status", "eq", "pending"),))) == 2
+    either = (
+        (Filter("status", "eq", "failed"),),
+        (Filter("llm_provider", "eq", "OpenAI"), Filter("status", "eq", "completed")),
+    )
+    assert ids(filters=(Filter("session_id", "gt", "s-0"),), any_of=either, order_by=("session_id",)) == [
+        "s-1",
+        "s-3",
+    ]
+    assert backend.count(SESSIONS, Query(filters=(Filter("session_id", "in", ()),))) == 0
+    assert list(
+        backend.query(SESSIONS, Query(fields=("status", "session_id"), order_by=("session_id",), limit=1))[0]
+    ) == [
+        "status",
+        "session_id",
+    ]
+
+
+@on_mysql
+def test_query_json_renders_the_rows_query_returns():
+    import orjson
+
+    backend = SQLBackend()
+    backend.write(SESSIONS, [stamped(session_record("s-1"), T0)])
+    tasks = [
+        stamped(
+            task_record("s-1", f"t-{i}", confidence=Decimal("0.5") if i else None, duration_ms=i),
+            T0 + dt.timedelta(microseconds=i),
+        )
+        for i in range(4)
+    ]
+    backend.write(TASKS, tasks)
+    fields = ("task_id", "confidence", "duration_ms", "created_at", "start_time")
+    spec = Query(
+        filters=(Filter("session_id", "eq", "s-1"), Filter("task_id", "gt", "t-0")),
+        order_by=("task_id",),
+        fields=fields,
+        limit=2,
+    )
+
+    rendered = backend.query_json(TASKS, spec, index="task_session_status_idx")
+
+    assert [task_id for task_id, _ in rendered] == ["t-1", "t-2"]
+    expected = [{**row, "confidence": float(row["confidence"])} for row in backend.query(TASKS, spec)]
+    assert [orjson.loads(body) for _, body in rendered] == orjson.loads(json_codec.dumps(expected))

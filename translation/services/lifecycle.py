@@ -32,18 +32,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import audited
 from core.errors import NotFound
 from core.exceptions import FlushFailed, StorageUnavailable
-from storage_backends import catalog
+from storage_backends import catalog, registry
+from storage_backends.base import Filter, Query
 from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer
 from storage_backends.flush import flush_paused
-from translation.models import Session, SessionStatus, Task
+from translation.models import SessionStatus
 from translation.representation import SESSION_FIELDS
-from translation.selectors import IDS_PER_QUERY, session_row_get, task_status_counts
+from translation.selectors import session_row_get, task_status_counts
 
 logger = logging.getLogger(__name__)
 
@@ -89,16 +89,23 @@ def _delete_task_pages(session_id: str, status: str) -> int:
     Keyset over the (session_id, status, task_id) index: each page starts where the last ended, so
     no statement rescans rows already deleted (and not yet purged by InnoDB).
     """
+    backend = registry.backend(TASKS)
     deleted, last = 0, ""
     while True:
-        ids = list(
-            Task.objects.filter(session_id=session_id, status=status, task_id__gt=last)
-            .order_by("task_id")
-            .values_list("pk", flat=True)[:DELETE_CHUNK_ROWS]
+        page = Query(
+            filters=(
+                Filter("session_id", "eq", session_id),
+                Filter("status", "eq", status),
+                Filter("task_id", "gt", last),
+            ),
+            order_by=("task_id",),
+            fields=("task_id",),
+            limit=DELETE_CHUNK_ROWS,
         )
+        ids = [row["task_id"] for row in backend.query(TASKS, page)]
         if not ids:
             return deleted
-        deleted += Task.objects.filter(pk__in=ids).delete()[0]
+        deleted += backend.delete(TASKS, ids)
         last = ids[-1]
         if len(ids) < DELETE_CHUNK_ROWS:
             return deleted
@@ -122,24 +129,29 @@ def _delete_stored_tasks(session_ids: list[str], counts: dict[str, dict[str, int
                 deleted += _delete_task_pages(session_id, status)
             continue
         if group and group_rows + rows > DELETE_CHUNK_ROWS:
-            deleted += Task.objects.filter(session_id__in=group).delete()[0]
+            deleted += _delete_tasks_of(group)
             group, group_rows = [], 0
         group.append(session_id)
         group_rows += rows
     if group:
-        deleted += Task.objects.filter(session_id__in=group).delete()[0]
+        deleted += _delete_tasks_of(group)
     return deleted
+
+
+def _delete_tasks_of(session_ids: list[str]) -> int:
+    """Delete every stored task of a few small sessions (about ``DELETE_CHUNK_ROWS`` in all)."""
+    backend = registry.backend(TASKS)
+    spec = Query(filters=(Filter("session_id", "in", session_ids),), fields=("task_id",))
+    return backend.delete(TASKS, [row["task_id"] for row in backend.query(TASKS, spec)])
 
 
 def _buffered_tasks_stored(buffer: WriteBuffer, session_ids: list[str]) -> dict[str, int]:
     """Per session, how many of its buffered tasks also have a stored row (counted once, not twice)."""
+    backend = registry.backend(TASKS)
     stored: dict[str, int] = {}
     for session_id in session_ids:
         ids = [task[catalog.id_field(TASKS)] for task in buffer.session_tasks(session_id)]
-        stored[session_id] = sum(
-            Task.objects.filter(pk__in=ids[start : start + IDS_PER_QUERY]).count()
-            for start in range(0, len(ids), IDS_PER_QUERY)
-        )
+        stored[session_id] = len(backend.existing_ids(TASKS, ids)) if ids else 0
     return stored
 
 
@@ -172,8 +184,7 @@ def _delete_rows(session_ids: list[str]) -> int:
     write the sessions' records meanwhile: their buffered writes are gone and new ones refused.
     Returns the tasks deleted."""
     removed = _delete_stored_tasks(session_ids)
-    for start in range(0, len(session_ids), IDS_PER_QUERY):
-        Session.objects.filter(pk__in=session_ids[start : start + IDS_PER_QUERY]).delete()
+    registry.backend(SESSIONS).delete(SESSIONS, session_ids)
     return removed
 
 
@@ -196,7 +207,7 @@ def session_delete(*, session_id: str, buffer: WriteBuffer | None = None) -> int
         with _flushes_paused(buffer, [session_id]):
             if (
                 buffer.get(SESSIONS, session_id) is None
-                and not Session.objects.filter(pk=session_id).exists()
+                and registry.backend(SESSIONS).read(SESSIONS, session_id) is None
             ):
                 raise NotFound("Session not found", extra={"session_id": session_id})
             marked, removed = _begin_delete(buffer, [session_id], keep_active=False)
@@ -261,12 +272,40 @@ class CleanupResult:
 SessionCallback = Callable[[str, str, dt.datetime, int], None]
 
 
-def expired_sessions_filter(*, completed_days: int, failed_days: int, now: dt.datetime) -> Q:
+#: Groups of filters (a Query's ``any_of``): a session is expired when it matches one group.
+Expired = tuple[tuple[Filter, ...], ...]
+
+
+def expired_sessions_filters(*, completed_days: int, failed_days: int, now: dt.datetime) -> Expired:
     """Completed sessions not updated for ``completed_days``; failed or cancelled ones for ``failed_days``."""
-    return Q(status=SessionStatus.COMPLETED, updated_at__lt=now - dt.timedelta(days=completed_days)) | Q(
-        status__in=(SessionStatus.FAILED, SessionStatus.CANCELLED),
-        updated_at__lt=now - dt.timedelta(days=failed_days),
+    return (
+        (
+            Filter("status", "eq", SessionStatus.COMPLETED.value),
+            Filter("updated_at", "lt", now - dt.timedelta(days=completed_days)),
+        ),
+        (
+            Filter("status", "in", (SessionStatus.FAILED.value, SessionStatus.CANCELLED.value)),
+            Filter("updated_at", "lt", now - dt.timedelta(days=failed_days)),
+        ),
     )
+
+
+def _expired_page(expired: Expired, after: str) -> list[tuple[str, str, dt.datetime]]:
+    """The next ``CLEANUP_SESSIONS_PER_ROUND`` expired sessions by session_id after ``after``."""
+    spec = Query(
+        filters=(Filter("session_id", "gt", after),),
+        any_of=expired,
+        order_by=("session_id",),
+        fields=("session_id", "status", "updated_at"),
+        limit=CLEANUP_SESSIONS_PER_ROUND,
+    )
+    rows = registry.backend(SESSIONS).query(SESSIONS, spec)
+    return [(row["session_id"], row["status"], row["updated_at"]) for row in rows]
+
+
+def _still_expired(expired: Expired, ids: list[str]) -> set[str]:
+    spec = Query(filters=(Filter("session_id", "in", ids),), any_of=expired, fields=("session_id",))
+    return {row["session_id"] for row in registry.backend(SESSIONS).query(SESSIONS, spec)}
 
 
 def sessions_cleanup(
@@ -296,15 +335,11 @@ def sessions_cleanup(
     ) as event:
         buffer = buffer or get_write_buffer()
         now = now or timezone.now()
-        expired = expired_sessions_filter(completed_days=completed_days, failed_days=failed_days, now=now)
+        expired = expired_sessions_filters(completed_days=completed_days, failed_days=failed_days, now=now)
         result = CleanupResult(dry_run=dry_run)
         last = ""
         while True:
-            page = list(
-                Session.objects.filter(expired, session_id__gt=last)
-                .order_by("session_id")
-                .values_list("session_id", "status", "updated_at")[:CLEANUP_SESSIONS_PER_ROUND]
-            )
+            page = _expired_page(expired, last)
             if not page:
                 break
             last = page[-1][0]
@@ -333,7 +368,7 @@ def sessions_cleanup(
 def _cleanup_round(
     buffer: WriteBuffer,
     ids: list[str],
-    expired: Q,
+    expired: Expired,
     result: CleanupResult,
 ) -> set[str]:
     """Delete one page of expired sessions; returns the ids deleted.
@@ -346,7 +381,7 @@ def _cleanup_round(
     if not ids:
         return set()
     with _flushes_paused(buffer, ids):
-        still_expired = set(Session.objects.filter(expired, pk__in=ids).values_list("pk", flat=True))
+        still_expired = _still_expired(expired, ids)
         gone, removed = _begin_delete(buffer, [sid for sid in ids if sid in still_expired], keep_active=True)
     kept = [sid for sid in ids if sid not in gone]
     if kept:
