@@ -170,6 +170,9 @@ class Stack:
             "API_AUTH_ENABLED": "false",
             "BUFFER_FLUSH_SIZE": "500",
             "BUFFER_FLUSH_INTERVAL": "2",
+            # Parallel flushers by default (the rest of the suite runs one shard): every fault must
+            # hold with several shards flushed at once too. BUFFER_SHARDS=1 runs it unsharded.
+            "BUFFER_SHARDS": os.environ.get("BUFFER_SHARDS", "4"),
             "BUFFER_LOCK_TTL": "3",
             "DATABASE_CONNECT_TIMEOUT": "2",
             "LOG_LEVEL": "WARNING",
@@ -195,7 +198,7 @@ class Stack:
 
     def start_worker(self) -> None:
         # one worker process per shard (BUFFER_SHARDS, up to 4), so the shards flush in parallel
-        concurrency = min(int(os.environ.get("BUFFER_SHARDS", "1")), 4)
+        concurrency = min(int(self.env["BUFFER_SHARDS"]), 4)
         self.worker = CeleryWorker(
             env=self.env,
             log_path=self.root / "worker.log",
