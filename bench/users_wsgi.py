@@ -28,6 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -48,10 +49,10 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
 from django.test import override_settings  # noqa: E402
 
 from api_keys.services import api_key_create  # noqa: E402
+from persistence_site.wsgi import application  # noqa: E402
 from users.services import user_create, user_session_create  # noqa: E402
 
 USER_ID = "wsgi-bench-1"
@@ -89,7 +90,7 @@ def environ(method: str, path: str, key: str, body: bytes = b"") -> Callable[[],
     return make
 
 
-def call(app: WSGIHandler, make: Callable[[], dict[str, object]]) -> tuple[str, bytes]:
+def call(app: Callable[..., Any], make: Callable[[], dict[str, object]]) -> tuple[str, bytes]:
     answer: list[str] = []
     result = app(make(), lambda status, headers, exc_info=None: answer.append(status))
     try:
@@ -101,7 +102,7 @@ def call(app: WSGIHandler, make: Callable[[], dict[str, object]]) -> tuple[str, 
     return answer[0], body
 
 
-def per_request(app: WSGIHandler, make: Callable[[], dict[str, object]], requests: int) -> float:
+def per_request(app: Callable[..., Any], make: Callable[[], dict[str, object]], requests: int) -> float:
     """CPU milliseconds per request (process_time) over ``requests`` calls after a warm-up."""
     for _ in range(200):
         call(app, make)
@@ -116,13 +117,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", choices=["validate", "get_cached", "get_uncached"])
+    parser.add_argument("--path", choices=["lean", "drf"], default="lean", help="the path --profile runs")
     args = parser.parse_args()
 
     _, key = api_key_create(name="users-wsgi-bench", scopes="read,write")
     if not _exists(USER_ID):
         user_create(user_id=USER_ID, username=USER_ID)
     token = user_session_create(user_id=USER_ID, ttl_seconds=86_400)["token"]
-    app = WSGIHandler()
     routes = {
         "validate": environ(
             "POST", "/api/v1/users/sessions/validate", key, f'{{"token": "{token}"}}'.encode()
@@ -131,30 +132,39 @@ def main() -> None:
         "get_uncached": environ("GET", f"/api/v1/users/{USER_ID}", key),
     }
     for name, make in routes.items():
-        status, body = _run(name, lambda make=make: call(app, make))
-        assert status.startswith("200"), (name, status, body)
+        answers = {path: _run(name, path, lambda make=make: call(application, make)) for path in PATHS}
+        assert answers["lean"][0].startswith("200"), (name, answers)
+        assert answers["lean"][1] == answers["drf"][1] or name == "validate", (name, answers)
 
     if args.profile:
         profile = cProfile.Profile(time.process_time)  # CPU, not wall clock
-        _run(args.profile, lambda: (profile.enable(), per_request(app, routes[args.profile], args.requests), profile.disable()))  # fmt: skip
+        work = lambda: per_request(application, routes[args.profile], args.requests)  # noqa: E731
+        _run(args.profile, args.path, lambda: (profile.enable(), work(), profile.disable()))
         stats = pstats.Stats(profile)
         stats.sort_stats("tottime").print_stats(40)
         stats.sort_stats("cumulative").print_stats(60)
         return
 
-    print(f"CPU ms per request (process_time), {args.requests:,} requests per figure, {args.repeat} rounds")
-    for name, make in routes.items():
-        figures = [
-            _run(name, lambda make=make: per_request(app, make, args.requests)) for _ in range(args.repeat)
-        ]
-        print(f"  {name:13} min {min(figures):.3f}  " + " ".join(f"{f:.3f}" for f in figures))
+    print(
+        f"CPU ms per request (process_time), {args.requests:,} requests per figure, {args.repeat} rounds "
+        "(min, then each round); drf: LEAN_ROUTES_ENABLED=false"
+    )
+    figures: dict[tuple[str, str], list[float]] = {}
+    for _ in range(args.repeat):  # interleaved, so a busy spell of the machine hits every variant
+        for name, make in routes.items():
+            for path in PATHS:
+                figure = _run(name, path, lambda make=make: per_request(application, make, args.requests))
+                figures.setdefault((name, path), []).append(figure)  # type: ignore[arg-type]
+    for (name, path), values in figures.items():
+        print(f"  {name:13} {path:5} min {min(values):.3f}  " + " ".join(f"{v:.3f}" for v in values))
 
 
-def _run(name: str, work: Callable[[], object]) -> object:
-    if name == "get_uncached":
-        with override_settings(READ_CACHE_ENABLED=False):
-            return work()
-    return work()
+PATHS = ("drf", "lean")
+
+
+def _run(name: str, path: str, work: Callable[[], Any]) -> Any:
+    with override_settings(LEAN_ROUTES_ENABLED=path == "lean", READ_CACHE_ENABLED=name != "get_uncached"):
+        return work()
 
 
 def _exists(user_id: str) -> bool:
