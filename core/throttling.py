@@ -40,6 +40,8 @@ from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
+from core.redis_clients import run_script
+
 logger = logging.getLogger(__name__)
 
 OFF = ("", "off", "none")
@@ -212,10 +214,11 @@ def _count(
             keys.append(backend.make_key(give_back[1]))
         client = backend._cache.get_client(keys[0], write=True)
         ttls = [limit.seconds + 1 for limit, _ in increments.values()]
-        replies = _count_script(client)(
+        replies = run_script(
+            _count_script(client),
+            client,
             keys=keys,
             args=[len(increments), len(reads), 1 if give_back is not None else 0, *ttls],
-            client=client,
         )
         return {scope: int(count) for scope, count in zip((*increments, *reads), replies, strict=False)}
     counts = {}
