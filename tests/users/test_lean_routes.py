@@ -200,8 +200,12 @@ def assert_same(
 
 
 def _headers(headers: list[tuple[str, str]]) -> dict[str, str]:
-    """As a dict, a new CSRF cookie's random value left out (a malformed one sent gets a new one)."""
-    return {name: re.sub(r"csrftoken=\w+;", "csrftoken=...;", value) for name, value in headers}
+    """As a dict, a new CSRF cookie's random value and expiry left out (a malformed one sent gets a
+    new one, expiring a year from the second it was made)."""
+    return {
+        name: re.sub(r"expires=[^;]+;", "expires=...;", re.sub(r"csrftoken=\w+;", "csrftoken=...;", value))
+        for name, value in headers
+    }
 
 
 # --- POST /api/v1/users/sessions/validate ---------------------------------------------------------
@@ -513,3 +517,31 @@ class TagMiddleware:
         response = self.get_response(request)
         response["X-Tag"] = "seen"
         return response
+
+
+@pytest.mark.parametrize(
+    ("proto", "lean_path", "status"),
+    [("http", None, "301 Moved Permanently"), ("https", True, "200 OK")],
+    ids=["redirected-to-https", "https-with-hsts"],
+)
+def test_production_https_settings_answer_identically(
+    settings, keys, user_and_token, drf_dispatches, caplog, proto, lean_path, status
+):
+    # given production's HTTPS settings (TLS ends at a proxy that sets X-Forwarded-Proto)
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.SECURE_HSTS_SECONDS = 31_536_000
+    settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    settings.SECURE_REFERRER_POLICY = "same-origin"
+    env = environ(
+        "GET", f"/api/v1/users/{user_and_token[0]}", X_API_KEY=keys["read"], X_FORWARDED_PROTO=proto
+    )
+    from django.core.handlers.wsgi import WSGIHandler
+
+    from core.lean import LeanRoutes
+
+    app = LeanRoutes(WSGIHandler(), users_lean.routes(prefix="/api/v1/"))  # middleware read settings once
+    new = assert_same(env, drf_dispatches, caplog, lean_path=lean_path, app=app)
+    assert new["status"] == status
+    if proto == "https":
+        assert "Strict-Transport-Security" in dict(new["headers"])
