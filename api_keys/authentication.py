@@ -20,6 +20,7 @@ import threading
 import time
 
 from django.conf import settings
+from django.http import HttpRequest
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
@@ -64,22 +65,32 @@ def _verified_key(raw: str) -> APIKey | None:
     return api_key
 
 
-class APIKeyAuthentication(BaseAuthentication):
-    key_parser = KeyParser()  # reads settings.API_KEY_CUSTOM_HEADER (HTTP_X_API_KEY)
+_key_parser = KeyParser()  # reads settings.API_KEY_CUSTOM_HEADER (HTTP_X_API_KEY)
 
+
+def request_api_key(request: HttpRequest | Request) -> APIKey | None:
+    """Count the request against its limits and verify its key (see the module docstring): the
+    valid key, or None when the request names none (or keys are off); 401 ``AuthenticationFailed``
+    for a wrong key, 429 ``Throttled`` over a limit. The DRF authentication below and the lean
+    routes (api_keys.lean) both call this."""
+    raw = _key_parser.get(request) if settings.API_AUTH_ENABLED else None
+    prefix, dot, _ = (raw or "").partition(".")
+    limits = RequestLimits(request, key_prefix=prefix if raw and dot else None)
+    limits.check_before_lookup()
+    if not raw:
+        return None
+    api_key = _verified_key(raw) if dot else None
+    if api_key is None:
+        limits.record_failure()
+        raise exceptions.AuthenticationFailed("The API key is unknown, revoked or expired.")
+    limits.check_key()
+    return api_key
+
+
+class APIKeyAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[None, APIKey] | None:
-        raw = self.key_parser.get(request) if settings.API_AUTH_ENABLED else None
-        prefix, dot, _ = (raw or "").partition(".")
-        limits = RequestLimits(request, key_prefix=prefix if raw and dot else None)
-        limits.check_before_lookup()
-        if not raw:
-            return None
-        api_key = _verified_key(raw) if dot else None
-        if api_key is None:
-            limits.record_failure()
-            raise exceptions.AuthenticationFailed("The API key is unknown, revoked or expired.")
-        limits.check_key()
-        return None, api_key
+        api_key = request_api_key(request)
+        return None if api_key is None else (None, api_key)
 
     def authenticate_header(self, request: Request) -> str:
         # Makes DRF answer 401 rather than 403 for a missing key.

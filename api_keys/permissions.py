@@ -21,20 +21,27 @@ from api_keys.models import APIKey
 from api_keys.scopes import required_scope
 
 
+def check_scope(api_key: Any, method: str, view: Any) -> None:
+    """Whether ``api_key`` (the authenticated key, or None) may call ``view`` with ``method``:
+    401 ``NotAuthenticated`` without a key, 403 ``PermissionDenied`` naming the missing scope.
+    ``HasScope`` below and the lean routes (api_keys.lean) both call this."""
+    if not settings.API_AUTH_ENABLED:
+        return
+    public_setting = getattr(view, "public_setting", None)
+    if public_setting and getattr(settings, public_setting, False):
+        return
+    if not isinstance(api_key, APIKey):
+        raise exceptions.NotAuthenticated(f"An API key is required in the {HEADER} header.")
+    scope = required_scope(method, view)
+    if not api_key.allows(scope):
+        raise exceptions.PermissionDenied(f"This API key lacks the {scope!r} scope this endpoint needs.")
+
+
 class HasScope(BasePermission):
     message = "This API key lacks the scope this endpoint needs."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        if not settings.API_AUTH_ENABLED:
-            return True
-        public_setting = getattr(view, "public_setting", None)
-        if public_setting and getattr(settings, public_setting, False):
-            return True
-        api_key = request.auth
-        if not isinstance(api_key, APIKey):
-            raise exceptions.NotAuthenticated(f"An API key is required in the {HEADER} header.")
-        scope = required_scope(request.method, view)
-        if api_key.allows(scope):
-            return True
-        self.message = f"This API key lacks the {scope!r} scope this endpoint needs."
-        return False
+        # Raising PermissionDenied here answers as DRF's permission_denied would for a False:
+        # the request is authenticated (a key-less one got NotAuthenticated above).
+        check_scope(request.auth, request.method, view)
+        return True

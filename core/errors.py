@@ -185,12 +185,10 @@ def error_body(
     return {"detail": detail, "error_code": error_code, "errors": errors or [], **extra}
 
 
-def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF ``EXCEPTION_HANDLER``: every error in the contract's shape."""
-    # Imported here: rest_framework.views loads the renderer settings, which import this module.
-    from rest_framework.response import Response
-    from rest_framework.views import set_rollback
-
+def error_parts(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+    """The contract's status, body and headers for ``exc``, or None for an exception that is a bug
+    (Django's handler500 answers it). The one mapping of errors to answers: DRF's exception
+    handler below and the lean routes (core.lean, api_keys.lean) both render with it."""
     if isinstance(exc, Http404):
         exc = NotFound()
     elif isinstance(exc, DatabaseOperationalError | DatabaseInterfaceError):
@@ -206,12 +204,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         status_code, error_code = domain_status(exc)
         if exc.retry_after is not None:
             headers["Retry-After"] = str(exc.retry_after)
-        set_rollback()
-        return Response(
-            error_body(exc.detail, error_code, exc.errors, **exc.extra), status=status_code, headers=headers
-        )
+        return status_code, error_body(exc.detail, error_code, exc.errors, **exc.extra), headers
     if not isinstance(exc, exceptions.APIException):
-        return None  # a bug: Django's handler500 (api_server_error) answers it
+        return None
 
     if isinstance(exc, ServiceError):
         body = error_body(str(exc.detail), exc.error_code, exc.errors, **exc.extra)
@@ -229,8 +224,21 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         wait = getattr(exc, "wait", None)
         if wait is not None:
             headers["Retry-After"] = str(max(int(wait + 0.999), 1))
+    return exc.status_code, body, headers
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF ``EXCEPTION_HANDLER``: every error in the contract's shape (``error_parts``)."""
+    # Imported here: rest_framework.views loads the renderer settings, which import this module.
+    from rest_framework.response import Response
+    from rest_framework.views import set_rollback
+
+    parts = error_parts(exc)
+    if parts is None:
+        return None  # a bug: Django's handler500 (api_server_error) answers it
+    status_code, body, headers = parts
     set_rollback()
-    return Response(body, status=exc.status_code, headers=headers)
+    return Response(body, status=status_code, headers=headers)
 
 
 def _is_api(request: HttpRequest) -> bool:

@@ -61,6 +61,17 @@ def loads(data: bytes | str) -> Any:
     return value
 
 
+def parse_body(raw: bytes) -> Any:
+    """A request body's JSON; 400 ``MALFORMED_JSON`` when it is empty or not JSON (the parser below
+    and the lean routes, core.lean)."""
+    if not raw:
+        raise MalformedJSON("Request body is empty; a JSON object is expected.")
+    try:
+        return loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedJSON(f"Request body is not valid JSON: {exc}") from exc
+
+
 class ORJSONRenderer(BaseRenderer):
     media_type = "application/json"
     format = "json"
@@ -78,13 +89,7 @@ class ORJSONParser(BaseParser):
     media_type = "application/json"
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        raw = stream.read() if stream is not None else b""
-        if not raw:
-            raise MalformedJSON("Request body is empty; a JSON object is expected.")
-        try:
-            return loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise MalformedJSON(f"Request body is not valid JSON: {exc}") from exc
+        return parse_body(stream.read() if stream is not None else b"")
 
 
 class AnyContentJSONParser(ORJSONParser):

@@ -15,6 +15,7 @@ from typing import Any
 import django_prometheus.middleware
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django_prometheus.utils import Time
 
 from core import tracing
 from core.errors import error_body
@@ -33,7 +34,8 @@ class RequestLogMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        supplied = request.headers.get("X-Request-ID", "")
+        # META, not request.headers: that builds a dict of every header, for this one.
+        supplied = request.META.get("HTTP_X_REQUEST_ID", "")
         request_id = supplied if _REQUEST_ID_RE.match(supplied) else uuid.uuid4().hex
         request.request_id = request_id
         tracing.set_attributes(request_id=request_id)  # on the request's span: X-Request-ID -> trace
@@ -100,6 +102,19 @@ class PrometheusAfterMiddleware(django_prometheus.middleware.PrometheusAfterMidd
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._series: dict[tuple[Any, ...], Any] = {}
+
+    def process_request(self, request: HttpRequest) -> None:
+        """django-prometheus's, reading the two headers it needs from ``META`` rather than
+        ``request.headers`` (a dict of every header, built on first use for these two)."""
+        transport = self._transport(request)
+        method = self._method(request)
+        self.label_metric(self.metrics.requests_by_method, request, method=method).inc()
+        self.label_metric(self.metrics.requests_by_transport, request, transport=transport).inc()
+        if request.META.get("HTTP_X_REQUESTED_WITH") == "XMLHttpRequest":
+            self.label_metric(self.metrics.requests_ajax, request).inc()
+        content_length = int(request.META.get("CONTENT_LENGTH") or 0)
+        self.label_metric(self.metrics.requests_body_bytes, request).observe(content_length)
+        request.prometheus_after_middleware_event = Time()
 
     def label_metric(self, metric: Any, request: HttpRequest, response: Any = None, **labels: str) -> Any:
         if not labels:

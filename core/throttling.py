@@ -26,6 +26,7 @@ twice the limit across a window boundary, which is fine for protecting the servi
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import time
@@ -38,7 +39,8 @@ from django.core.exceptions import ImproperlyConfigured
 from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
-from rest_framework.throttling import BaseThrottle
+
+from core.redis_clients import run_script
 
 logger = logging.getLogger(__name__)
 
@@ -63,13 +65,7 @@ class Limit:
             rate = api_settings.DEFAULT_THROTTLE_RATES[scope]
         except KeyError:
             raise ImproperlyConfigured(f"REST_FRAMEWORK['DEFAULT_THROTTLE_RATES'] has no {scope!r}") from None
-        if rate is None or str(rate).strip().lower() in OFF:
-            return None
-        count, _, period = str(rate).partition("/")
-        try:
-            return cls(scope, int(count), _PERIODS[period.strip()[:1]])
-        except (KeyError, ValueError):
-            raise ImproperlyConfigured(f"Rate {rate!r} of {scope!r} is not like 100/min") from None
+        return _parsed(scope, rate)
 
     def key(self, ident: str, now: float) -> str:
         return f"throttle:{self.scope}:{ident}:{int(now // self.seconds)}"
@@ -79,13 +75,32 @@ class Limit:
         return max(math.ceil((int(now // self.seconds) + 1) * self.seconds - now), 1)
 
 
-class _ClientAddress(BaseThrottle):
-    """DRF's client address: REMOTE_ADDR, or X-Forwarded-For behind ``NUM_PROXIES`` trusted proxies
-    (``TRUSTED_PROXY_COUNT``), so a client cannot pick its own address by sending the header."""
+@functools.lru_cache(maxsize=64)
+def _parsed(scope: str, rate: Any) -> Limit | None:
+    """``Limit.of``'s parse, once per scope and rate rather than on every request."""
+    if rate is None or str(rate).strip().lower() in OFF:
+        return None
+    count, _, period = str(rate).partition("/")
+    try:
+        return Limit(scope, int(count), _PERIODS[period.strip()[:1]])
+    except (KeyError, ValueError):
+        raise ImproperlyConfigured(f"Rate {rate!r} of {scope!r} is not like 100/min") from None
 
 
 def client_address(request: Request) -> str:
-    return str(_ClientAddress().get_ident(request))
+    """DRF's client address (``BaseThrottle.get_ident``): REMOTE_ADDR, or X-Forwarded-For behind
+    ``NUM_PROXIES`` trusted proxies (``TRUSTED_PROXY_COUNT``), so a client cannot pick its own
+    address by sending the header. The same steps, reading the header from ``META`` rather than
+    ``request.headers`` (which builds a dict of every header on first use, on every request)."""
+    xff = request.META.get("HTTP_X_FORWARDED_FOR")
+    remote_addr = request.META.get("REMOTE_ADDR")
+    num_proxies = api_settings.NUM_PROXIES
+    if num_proxies is not None:
+        if num_proxies == 0 or xff is None:
+            return str(remote_addr)
+        addrs = xff.split(",")
+        return str(addrs[-min(num_proxies, len(addrs))].strip())
+    return str("".join(xff.split()) if xff else remote_addr)
 
 
 class RequestLimits:
@@ -199,10 +214,11 @@ def _count(
             keys.append(backend.make_key(give_back[1]))
         client = backend._cache.get_client(keys[0], write=True)
         ttls = [limit.seconds + 1 for limit, _ in increments.values()]
-        replies = _count_script(client)(
+        replies = run_script(
+            _count_script(client),
+            client,
             keys=keys,
             args=[len(increments), len(reads), 1 if give_back is not None else 0, *ttls],
-            client=client,
         )
         return {scope: int(count) for scope, count in zip((*increments, *reads), replies, strict=False)}
     counts = {}

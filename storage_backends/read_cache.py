@@ -40,7 +40,7 @@ from django.db import transaction
 from prometheus_client import Counter
 
 from core.exceptions import StorageUnavailable
-from core.redis_clients import ThreadClients
+from core.redis_clients import ThreadClients, run_script
 
 logger = logging.getLogger(__name__)
 
@@ -154,8 +154,11 @@ class ReadCache:
             assert client is not None  # the cache is off without REDIS_URL
             if self._lookup is None:
                 self._lookup = client.register_script(_LOOKUP)
-            answer = self._lookup(
-                keys=keys, args=[secrets.token_hex(8), VERSION_TTL, entry[0] if entry else ""], client=client
+            answer = run_script(
+                self._lookup,
+                client,
+                keys=keys,
+                args=[secrets.token_hex(8), VERSION_TTL, entry[0] if entry else ""],
             )
         except redis.RedisError as exc:
             logger.warning("read cache %s: Redis unavailable, reading uncached: %s", self.name, exc)
@@ -180,8 +183,8 @@ class ReadCache:
         try:
             if self._fill is None:
                 self._fill = client.register_script(_FILL)
-            filled = self._fill(
-                keys=keys, args=[version, version.encode() + b"\n" + data, ttl], client=client
+            filled = run_script(
+                self._fill, client, keys=keys, args=[version, version.encode() + b"\n" + data, ttl]
             )
         except redis.RedisError as exc:
             logger.warning("read cache %s: fill failed: %s", self.name, exc)

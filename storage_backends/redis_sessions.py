@@ -29,7 +29,7 @@ from django.core.checks import Warning, register
 
 from core import tracing
 from core.exceptions import StorageUnavailable
-from core.redis_clients import ThreadClients
+from core.redis_clients import ThreadClients, run_script
 from storage_backends import registry
 from storage_backends.user_sessions import (
     Session,
@@ -223,7 +223,7 @@ class RedisUserSessions(UserSessionStore):
             script = self._scripts.get(name)
             if script is None:
                 script = self._scripts[name] = client.register_script(source)
-            return script(keys=[], args=[settings.USER_SESSIONS_KEY_PREFIX, *args], client=client)
+            return run_script(script, client, args=[settings.USER_SESSIONS_KEY_PREFIX, *args])
 
     def create(
         self,

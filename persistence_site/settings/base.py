@@ -310,6 +310,9 @@ API_KEY_CUSTOM_HEADER = "HTTP_X_API_KEY"
 # The admin shows a new key once, in a message; kept in the session (server side) rather than in
 # the default signed-but-readable cookie.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+# Token validation and user reads served by plain views through a trimmed handler (core.lean,
+# users.api.lean): the same answers for a fraction of the CPU. false sends them through DRF too.
+LEAN_ROUTES_ENABLED = env.bool("LEAN_ROUTES_ENABLED", default=True)
 # Rate limits ("N/s", "N/min", "N/hour", "N/day"; "off" disables one). Per key: 100 requests a
 # second sustained, far above what the translation client sends (a batch of up to 1000 records
 # every few hundred milliseconds per job) and above what one instance can store (100 batches of
