@@ -7,7 +7,9 @@ process's (core.metrics defines them), plus the buffer size asked from the write
 
 from __future__ import annotations
 
+import glob
 import logging
+import os
 from collections.abc import Iterator
 
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -64,12 +66,34 @@ class _ProcessRegistry:
         return REGISTRY.collect()
 
 
+class _StartedFilesCollector(MultiProcessCollector):
+    """prometheus_client's multiprocess collector, leaving out files a starting process has created
+    but not sized yet: ``MmapedDict`` opens its file (empty) before it truncates it to its initial
+    size, and reading a file in between fails to unpack its header (a 500 from the scrape seen
+    while gunicorn started its workers). Such a file holds no value yet."""
+
+    def collect(self) -> Iterator[Metric]:
+        files = [path for path in glob.glob(os.path.join(self._path, "*.db")) if _size(path) >= _HEADER_BYTES]
+        return self.merge(files, accumulate=True)  # type: ignore[no-any-return]
+
+
+#: A metrics file's header: the bytes used (4) and padding (4).
+_HEADER_BYTES = 8
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:  # the process ended and its file was removed meanwhile
+        return 0
+
+
 def scrape_registry() -> CollectorRegistry:
     """Everything a scrape shows: every process's metrics (or this process's) and the buffer size."""
     registry = CollectorRegistry(auto_describe=False)
     path = multiprocess_dir()
     if path:
-        MultiProcessCollector(registry, path=path)
+        _StartedFilesCollector(registry, path=path)
     else:
         registry.register(_ProcessRegistry())
     registry.register(BufferSizeCollector())

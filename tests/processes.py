@@ -194,3 +194,13 @@ class CeleryWorker:
                 self.proc.wait()
         if self._log is not subprocess.DEVNULL:
             self._log.close()
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.05) -> bool:
+    """Poll ``predicate`` until it is true (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False

@@ -8,20 +8,11 @@ import pytest
 
 from storage_backends.tasks import flush_buffer
 from tests.factories import session_record, task_record
-from tests.processes import CeleryWorker, service_env
+from tests.processes import CeleryWorker, service_env, wait_for
 from translation.models import Task
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 SESSIONS, TASKS, AUDIT_LOGS = "translation_sessions", "translation_tasks", "audit_logs"
-
-
-def wait_for(predicate, timeout: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
 
 
 def test_size_trigger_makes_the_worker_flush(write_buffer, settings, tmp_path):

@@ -22,7 +22,7 @@ from storage_backends.models import DeadLetter
 from storage_backends.records import decode
 from storage_backends.sql import SQLBackend
 from tests.factories import session_record, task_record
-from tests.processes import CeleryWorker, service_env
+from tests.processes import CeleryWorker, service_env, wait_for
 from translation.models import Session, Task
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -300,15 +300,6 @@ def test_session_deletes_racing_flushers_of_every_shard_stay_deleted(sharded):
     assert Task.objects.count() == 250 * (len(every) - len(doomed))
     assert not DeadLetter.objects.exists()
     assert sharded.counts()[TASKS] == 0
-
-
-def wait_for(predicate, timeout: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
 
 
 @pytest.mark.integration

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import struct
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -166,3 +167,16 @@ def test_flushes_by_a_celery_worker_show_in_the_web_scrape(metrics_dir, write_bu
     assert _value(after, "persistence_flushed_items_total", type="session") == 1
     assert _value(after, "persistence_flush_total", type="task") >= 1
     assert _value(after, "persistence_storage_operations_total", backend="sql", operation="write") >= 2
+
+
+def test_a_file_created_but_not_yet_sized_by_a_starting_process_does_not_fail_the_scrape(tmp_path):
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    from system.metrics import _StartedFilesCollector
+
+    (tmp_path / "counter_424242.db").touch()  # MmapedDict opened it, and has not truncated it yet
+
+    with pytest.raises(struct.error):  # the cause of a 500 seen while gunicorn started its workers
+        list(MultiProcessCollector(CollectorRegistry(), path=str(tmp_path)).collect())
+    assert list(_StartedFilesCollector(CollectorRegistry(), path=str(tmp_path)).collect()) == []
