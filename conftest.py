@@ -48,3 +48,14 @@ def _empty_database_after_each_module(django_db_blocker):
 
     with django_db_blocker.unblock():
         call_command("flush", interactive=False, verbosity=0)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """With the container rehearsal selected, its image starts building now, in the background,
+    so the build overlaps the rest of the suite instead of adding minutes at its end."""
+    if session.config.option.collectonly:
+        return
+    if any(item.get_closest_marker("container") for item in session.items):
+        from tests.test_containers import start_build
+
+        start_build()
