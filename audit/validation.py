@@ -37,7 +37,7 @@ from pydantic import (
     ValidationError,
 )
 
-from audit.models import AuditEvent
+from audit.models import ActorType, AuditEvent, Outcome
 from core.errors import BatchTooLarge, MalformedJSON, RequestValidationError
 from core.values import check_free_json, check_id, no_nul, parse_timestamp
 
@@ -94,11 +94,11 @@ class AuditEventIn(BaseModel):
         default=None, description="When it happened; default the acceptance time."
     )
     actor_id: _id("actor_id")  # type: ignore[valid-type]
-    actor_type: Literal["user", "api_key", "service", "system"]
+    actor_type: Literal[tuple(ActorType.values)]  # type: ignore[valid-type]
     action: Annotated[str, Field(min_length=1, max_length=_length("action"), pattern=ACTION_PATTERN)]
     resource_type: _id("resource_type") | None = None  # type: ignore[valid-type]
     resource_id: _id("resource_id") | None = None  # type: ignore[valid-type]
-    outcome: Literal["success", "failure"]
+    outcome: Literal[tuple(Outcome.values)]  # type: ignore[valid-type]
     message: Annotated[str, Field(max_length=MAX_MESSAGE), AfterValidator(no_nul)] = ""
     ip: _chars("ip") | None = None  # type: ignore[valid-type]
     user_agent: _chars("user_agent") | None = None  # type: ignore[valid-type]

@@ -47,7 +47,7 @@ from core.values import (  # noqa: F401 (re-exported: the rules used to live her
     parse_timestamp,
 )
 from core.values import no_nul as _no_nul
-from translation.models import Session, Task
+from translation.models import Session, SessionStatus, Task, TaskStatus
 
 MAX_BATCH = 1000
 MAX_TEXT = 100_000  # docs/api.md §1: the TEXT columns hold more, the contract promises this much
@@ -135,7 +135,7 @@ class SessionIn(_Record):
     session_id: _id(Session, "session_id")  # type: ignore[valid-type]
     filename: _chars(Session, "filename")  # type: ignore[valid-type]
     file_path: _chars(Session, "file_path")  # type: ignore[valid-type]
-    status: Literal["pending", "processing", "completed", "failed", "cancelled"]
+    status: Literal[tuple(SessionStatus.values)]  # type: ignore[valid-type]
     game_info: FreeJSON = Field(default_factory=dict)
     llm_provider: _chars(Session, "llm_provider")  # type: ignore[valid-type]
     metadata: FreeJSON = Field(default_factory=dict)
@@ -155,7 +155,7 @@ class TaskIn(_Record):
     source_text: Text
     target_text: Text | None = None
     context: Text | None = None
-    status: Literal["pending", "processing", "completed", "failed"]
+    status: Literal[tuple(TaskStatus.values)]  # type: ignore[valid-type]
     confidence: Confidence | None = None
     error_message: Text | None = None
     retry_count: _int(Task, "retry_count") = 0  # type: ignore[valid-type]

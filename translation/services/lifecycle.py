@@ -39,8 +39,9 @@ from core.errors import NotFound
 from core.exceptions import FlushFailed, StorageUnavailable
 from storage_backends import catalog, registry
 from storage_backends.base import Filter, Query
-from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer
+from storage_backends.buffer import WriteBuffer, get_write_buffer
 from storage_backends.flush import flush_paused
+from translation.collections import SESSIONS, TASKS
 from translation.models import SessionStatus
 from translation.representation import SESSION_FIELDS
 from translation.selectors import session_row_get, task_status_counts
@@ -150,7 +151,7 @@ def _buffered_tasks_stored(buffer: WriteBuffer, session_ids: list[str]) -> dict[
     backend = registry.backend(TASKS)
     stored: dict[str, int] = {}
     for session_id in session_ids:
-        ids = [task[catalog.id_field(TASKS)] for task in buffer.session_tasks(session_id)]
+        ids = [task[catalog.id_field(TASKS)] for task in buffer.children(SESSIONS, session_id)]
         stored[session_id] = len(backend.existing_ids(TASKS, ids)) if ids else 0
     return stored
 
@@ -161,7 +162,7 @@ def _begin_delete(buffer: WriteBuffer, session_ids: list[str], *, keep_active: b
     Returns the sessions marked and their dropped buffered tasks that had no stored row.
     """
     overlap = _buffered_tasks_stored(buffer, session_ids)
-    dropped = buffer.begin_delete(session_ids, keep_active=keep_active)
+    dropped = buffer.begin_delete(SESSIONS, session_ids, keep_active=keep_active)
     removed = sum(max(n - overlap[session_id], 0) for session_id, n in dropped.items())
     return [session_id for session_id in session_ids if session_id in dropped], removed
 
@@ -173,9 +174,9 @@ def _deleting(buffer: WriteBuffer, session_ids: list[str]) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        buffer.end_delete(session_ids, deleted=False)
+        buffer.end_delete(SESSIONS, session_ids, deleted=False)
         raise
-    buffer.end_delete(session_ids, deleted=True)
+    buffer.end_delete(SESSIONS, session_ids, deleted=True)
 
 
 def _delete_rows(session_ids: list[str]) -> int:
