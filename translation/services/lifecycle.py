@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from audit.services import audited
@@ -311,14 +312,15 @@ def _still_expired(expired: Expired, ids: list[str]) -> set[str]:
 
 def sessions_cleanup(
     *,
-    completed_days: int,
-    failed_days: int,
+    completed_days: int | None = None,
+    failed_days: int | None = None,
     dry_run: bool = False,
     now: dt.datetime | None = None,
     buffer: WriteBuffer | None = None,
     on_session: SessionCallback | None = None,
 ) -> CleanupResult:
     """Delete expired sessions with their tasks (docs/api.md §5); ``dry_run`` only counts.
+    ``completed_days`` and ``failed_days`` default to RETENTION_COMPLETED_DAYS and RETENTION_FAILED_DAYS.
 
     A session with a buffered write is not expired (its latest accepted write is recent) and is
     skipped, in a dry run too, so a dry run counts what a real run would delete.
@@ -329,6 +331,8 @@ def sessions_cleanup(
     re-checks expiry and marks the sessions deleting (``_cleanup_round``). Memory:
     one page of sessions and one chunk of task ids.
     """
+    completed_days = settings.RETENTION_COMPLETED_DAYS if completed_days is None else completed_days
+    failed_days = settings.RETENTION_FAILED_DAYS if failed_days is None else failed_days
     with audited(
         "session.cleanup",
         resource_type="session",
