@@ -9,6 +9,7 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit log"
 
     def ready(self) -> None:
+        from audit.validation import AuditEventIn
         from storage_backends.catalog import Collection, declare
 
         # Append-only: the first accepted write of an event id is kept.
@@ -19,5 +20,6 @@ class AuditConfig(AppConfig):
                 id_field="event_id",
                 item_type="audit_log",
                 keep_first=True,
+                schema=AuditEventIn,
             )
         )

@@ -34,14 +34,12 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
-    ValidationError,
 )
 
-from audit.models import AuditEvent
-from core.errors import BatchTooLarge, MalformedJSON, RequestValidationError
+from audit.models import ActorType, AuditEvent, Outcome
+from core.batches import MAX_BATCH, validate_batch_body
 from core.values import check_free_json, check_id, no_nul, parse_timestamp
 
-MAX_BATCH = 1000
 MAX_MESSAGE = 10_000
 ACTION_PATTERN = r"^[A-Za-z0-9_:\-]+(\.[A-Za-z0-9_:\-]+)*$"
 
@@ -94,11 +92,11 @@ class AuditEventIn(BaseModel):
         default=None, description="When it happened; default the acceptance time."
     )
     actor_id: _id("actor_id")  # type: ignore[valid-type]
-    actor_type: Literal["user", "api_key", "service", "system"]
+    actor_type: Literal[tuple(ActorType.values)]  # type: ignore[valid-type]
     action: Annotated[str, Field(min_length=1, max_length=_length("action"), pattern=ACTION_PATTERN)]
     resource_type: _id("resource_type") | None = None  # type: ignore[valid-type]
     resource_id: _id("resource_id") | None = None  # type: ignore[valid-type]
-    outcome: Literal["success", "failure"]
+    outcome: Literal[tuple(Outcome.values)]  # type: ignore[valid-type]
     message: Annotated[str, Field(max_length=MAX_MESSAGE), AfterValidator(no_nul)] = ""
     ip: _chars("ip") | None = None  # type: ignore[valid-type]
     user_agent: _chars("user_agent") | None = None  # type: ignore[valid-type]
@@ -117,46 +115,8 @@ class AuditBatchIn(BaseModel):
 _ADAPTER = TypeAdapter(list[AuditEventIn])
 
 
-def _message(error: Any) -> str:
-    if error["type"] == "extra_forbidden":
-        return "unknown field"
-    if error["type"] == "missing":
-        return "field required"
-    message: str = error["msg"]
-    return message.removeprefix("Value error, ")
-
-
 def validate_audit_batch(body: Any) -> list[dict[str, Any]]:
     """A whole ``{"logs": [...]}`` body, all or nothing: JSON-ready dicts (timestamps in UTC with
     ``Z``, absent optional fields present as null/default). ``MalformedJSON`` when the body is not
     an object, ``BatchTooLarge`` above 1000 events, ``RequestValidationError`` listing each field."""
-    if not isinstance(body, dict):
-        raise MalformedJSON("Request body must be a JSON object.")
-    errors = [{"field": key, "message": "unknown field"} for key in sorted(set(body) - {"logs"})]
-    items = body.get("logs")
-    if items is None:
-        errors.append({"field": "logs", "message": "field required"})
-    elif not isinstance(items, list):
-        errors.append({"field": "logs", "message": "must be a list of audit events"})
-    elif not items:
-        errors.append({"field": "logs", "message": f"must hold between 1 and {MAX_BATCH} events"})
-    elif len(items) > MAX_BATCH:
-        raise BatchTooLarge(
-            f"A batch holds at most {MAX_BATCH} events; this one holds {len(items)}.",
-            errors=[{"field": "logs", "message": f"at most {MAX_BATCH} events (got {len(items)})"}],
-        )
-    if errors:
-        raise RequestValidationError(errors=errors)
-    try:
-        validated = _ADAPTER.validate_python(items)
-    except ValidationError as exc:
-        details = []
-        for error in exc.errors(include_url=False, include_input=False):
-            index, *path = error["loc"]
-            field = f"logs[{index}]" + "".join(f".{p}" if isinstance(p, str) else f"[{p}]" for p in path)
-            details.append({"field": field, "message": _message(error)})
-        invalid = len({d["field"].split("]")[0] for d in details})
-        raise RequestValidationError(
-            f"{invalid} of {len(items)} audit events are invalid; nothing was accepted.", errors=details
-        ) from None
-    return _ADAPTER.dump_python(validated, mode="json")
+    return validate_batch_body(body, key="logs", adapter=_ADAPTER, noun="events", long_noun="audit events")

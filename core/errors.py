@@ -23,7 +23,7 @@ from pydantic import ValidationError as PydanticValidationError
 from rest_framework import exceptions, status
 
 from core import tracing
-from core.exceptions import BufferFull, FlushFailed, ServiceException, StorageUnavailable
+from core.exceptions import BufferFull, FlushFailed, InvalidRecords, ServiceException, StorageUnavailable
 
 if TYPE_CHECKING:
     from rest_framework.response import Response
@@ -131,6 +131,7 @@ DOMAIN_ERRORS: dict[type[ServiceException], tuple[int, str]] = {
     BufferFull: (status.HTTP_503_SERVICE_UNAVAILABLE, "BUFFER_FULL"),
     FlushFailed: (status.HTTP_503_SERVICE_UNAVAILABLE, "FLUSH_FAILED"),
     StorageUnavailable: (status.HTTP_503_SERVICE_UNAVAILABLE, "STORAGE_UNAVAILABLE"),
+    InvalidRecords: (status.HTTP_422_UNPROCESSABLE_ENTITY, "VALIDATION_ERROR"),
 }
 
 

@@ -6,7 +6,7 @@ ancestor in ``core.errors.DOMAIN_ERRORS``) to the contract's status, ``error_cod
 ``Retry-After`` (docs/api.md §0).
 
     raise BufferFull("The write buffer holds 100000 records; retry later.")
-    raise SessionsDeleting({"s-1"})
+    raise RecordsBeingDeleted({"s-1"}, noun="session")
 """
 
 from __future__ import annotations
@@ -50,6 +50,13 @@ class BufferFull(StorageUnavailable):
     default_detail = "The write buffer is full; retry later."
 
 
+class InvalidRecords(ServiceException):
+    """Records that their collection's schema refuses (``errors``: which, and why); none of the
+    operation's records were taken."""
+
+    default_detail = "Some records are invalid; nothing was taken."
+
+
 class FlushFailed(StorageUnavailable):
     """A flush did not complete (storage down, a lock held too long); the data stays buffered."""
 
@@ -60,14 +67,15 @@ class FlushFailed(StorageUnavailable):
         super().__init__(detail, **kwargs)
 
 
-class SessionsDeleting(StorageUnavailable):
-    """Session writes for sessions that are being deleted right now: refused (retry shortly) rather
-    than accepted and then removed by the delete. Nothing was buffered."""
+class RecordsBeingDeleted(StorageUnavailable):
+    """Writes of records that are being deleted right now (a session and its tasks): refused (retry
+    shortly) rather than accepted and then removed by the delete. Nothing was buffered. ``noun``:
+    what the records are, in the message (the collection's declared ``item_type``)."""
 
-    def __init__(self, session_ids: set[str]) -> None:
+    def __init__(self, ids: set[str], *, noun: str = "record") -> None:
         super().__init__(
-            f"Session(s) {', '.join(sorted(session_ids)[:10])} are being deleted; nothing from this request "
-            "was accepted. Retry in a few seconds (the write then creates the session anew).",
+            f"{noun.capitalize()}(s) {', '.join(sorted(ids)[:10])} are being deleted; nothing from this request "
+            f"was accepted. Retry in a few seconds (the write then creates the {noun} anew).",
             retry_after=2,
         )
-        self.session_ids = session_ids
+        self.ids = ids

@@ -23,9 +23,10 @@ from core.exceptions import StorageUnavailable
 from recovery.selectors import dead_letters_pending_count, incomplete_sessions_list
 from storage_backends import registry
 from storage_backends.base import Filter, Query
-from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer
+from storage_backends.buffer import WriteBuffer, get_write_buffer
 from storage_backends.records import us_to_datetime
 from system.health import database_healthy
+from translation.collections import SESSIONS, TASKS
 from translation.models import SessionStatus, TaskStatus
 from translation.selectors import task_status_counts
 
@@ -126,7 +127,7 @@ def counter_mismatches_list(
         found.extend(
             m
             for m in suspects
-            if m["session_id"] not in buffered and not buffer.session_tasks(m["session_id"])
+            if m["session_id"] not in buffered and not buffer.children(SESSIONS, m["session_id"])
         )
 
 

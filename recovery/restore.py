@@ -25,8 +25,9 @@ from typing import Any
 from core import json_codec
 from core.errors import NotFound
 from storage_backends.base import Filter, Query
-from storage_backends.buffer import TASKS, WriteBuffer, get_write_buffer
+from storage_backends.buffer import WriteBuffer, get_write_buffer
 from storage_backends.sql import SQLBackend, sql_backend
+from translation.collections import SESSIONS, TASKS
 from translation.models import TaskStatus
 from translation.representation import TASK_FIELDS, session_detail, task_from_record
 from translation.selectors import IDS_PER_QUERY, session_row_get
@@ -170,7 +171,9 @@ def session_restore(*, session_id: str, buffer: WriteBuffer | None = None) -> Re
     the buffered tasks is bounded by the buffer's capacity (normally a few thousand per session).
     """
     buffer = buffer or get_write_buffer()
-    buffered_tasks = {task["task_id"]: task_from_record(task) for task in buffer.session_tasks(session_id)}
+    buffered_tasks = {
+        task["task_id"]: task_from_record(task) for task in buffer.children(SESSIONS, session_id)
+    }
     row = session_row_get(session_id=session_id, buffer=buffer)
     if row is None:
         raise NotFound("Session not found", extra={"session_id": session_id})

@@ -19,10 +19,11 @@ from django.db import DatabaseError
 
 from storage_backends import registry
 from storage_backends.base import Filter, Query
-from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer
+from storage_backends.buffer import WriteBuffer, get_write_buffer
 from storage_backends.models import DeadLetter
 from storage_backends.object_store import object_store_health
 from system.health import database_healthy
+from translation.collections import SESSIONS, TASKS
 from translation.models import INCOMPLETE_STATUSES
 from translation.representation import SESSION_FIELDS
 from translation.selectors import overlay, stored_created_at

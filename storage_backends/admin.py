@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.text import Truncator
 
-from core.exceptions import StorageUnavailable
+from core.exceptions import InvalidRecords, StorageUnavailable
 from storage_backends.dead_letters import dead_letters_requeue
 from storage_backends.models import DeadLetter
 
@@ -68,8 +68,11 @@ class DeadLetterAdmin(admin.ModelAdmin):
         ids = list(queryset.values_list("id", flat=True))
         try:
             count = dead_letters_requeue(ids=ids)
-        except StorageUnavailable as exc:
-            self.message_user(request, f"Nothing was re-queued: {exc.detail}", messages.ERROR)
+        except (StorageUnavailable, InvalidRecords) as exc:
+            reasons = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors[:5])
+            self.message_user(
+                request, f"Nothing was re-queued: {exc.detail} {reasons}".strip(), messages.ERROR
+            )
             return
         skipped = len(ids) - count
         note = f" ({skipped} already re-queued, skipped)" if skipped else ""

@@ -28,30 +28,38 @@ from django.utils.module_loading import import_string
 
 from storage_backends import catalog
 from storage_backends.records import BufferedRecord
-from storage_backends.search import AUDIT_LOGS
 
-SESSIONS = "translation_sessions"
-TASKS = "translation_tasks"
 # The buffered collections, their flush order (a parent before its children), metric labels, id
-# fields and append-only flags (``keep_first``: the first accepted write of an id is kept, a later
-# one ignored, and the backends insert-ignore, so a resend is idempotent end to end) are what the
-# apps declare: storage_backends.catalog.
+# fields, parents and append-only flags (``keep_first``: the first accepted write of an id is kept,
+# a later one ignored, and the backends insert-ignore, so a resend is idempotent end to end) are
+# what the apps declare: storage_backends.catalog. The buffers keep one parent-child level (a
+# translation session and its tasks): a child's records are indexed by their parent's id, which is
+# also their shard key, so a parent and its children are flushed, read and deleted together.
 
 
-class SessionsNotBuffered(Exception):
-    """Some sessions that ``add(require_sessions=...)`` needed are not in the buffer."""
+class ParentsNotBuffered(Exception):
+    """Some parent records that ``add(require_parents=...)`` needed are not in the buffer."""
 
-    def __init__(self, session_ids: set[str]) -> None:
-        super().__init__(f"sessions not buffered: {sorted(session_ids)}")
-        self.session_ids = session_ids
+    def __init__(self, ids: set[str]) -> None:
+        super().__init__(f"parents not buffered: {sorted(ids)}")
+        self.ids = ids
 
 
-class SessionsDeleted(Exception):
-    """Tasks named sessions deleted moments ago (the buffer's tombstones); nothing was buffered."""
+class ParentsDeleted(Exception):
+    """Records named parents deleted moments ago (the buffer's tombstones); nothing was buffered."""
 
-    def __init__(self, session_ids: set[str]) -> None:
-        super().__init__(f"sessions deleted: {sorted(session_ids)}")
-        self.session_ids = session_ids
+    def __init__(self, ids: set[str]) -> None:
+        super().__init__(f"parents deleted: {sorted(ids)}")
+        self.ids = ids
+
+
+def child_of(collection: str) -> str:
+    """The buffered child collection of ``collection``; ValueError when it has none (deletes and
+    child reads are of parents)."""
+    child = catalog.child(collection)
+    if child is None:
+        raise ValueError(f"The collection {collection!r} has no buffered child collection")
+    return child
 
 
 class WriteBuffer:
@@ -59,15 +67,17 @@ class WriteBuffer:
 
     # --- writes ----------------------------------------------------------------------
     def add(
-        self, collection: str, records: list[dict[str, Any]], *, require_sessions: Collection[str] = ()
+        self, collection: str, records: list[dict[str, Any]], *, require_parents: Collection[str] = ()
     ) -> None:
         """Buffer ``records`` atomically (all or none), stamping their acceptance time.
 
-        ``require_sessions``: session ids that must be buffered for the records to be taken, checked
-        in the same atomic step (raises ``SessionsNotBuffered`` naming the others; the caller then
-        looks in the database). Task records naming a session with a live tombstone (deleted in
-        the last ``BUFFER_TOMBSTONE_TTL`` seconds) raise ``SessionsDeleted``, in the same atomic
-        step; session records clear their ids' tombstones (the session is written anew). Raises
+        ``require_parents``: ids in the collection's parent collection that must be buffered for the
+        records to be taken, checked in the same atomic step (raises ``ParentsNotBuffered`` naming
+        the others; the caller then looks in the database). Records naming a parent with a live
+        tombstone (deleted in the last ``BUFFER_TOMBSTONE_TTL`` seconds) raise ``ParentsDeleted``,
+        in the same atomic step; records of a parent collection clear their ids' tombstones (the
+        parent is written anew), and raise ``RecordsBeingDeleted`` while a delete of them is under
+        way. Raises
         ``BufferFull`` above ``BUFFER_CAPACITY`` records or ``BUFFER_CAPACITY_BYTES`` bytes of record
         data, and ``StorageUnavailable`` when the buffer store cannot be reached. Nothing is
         buffered then. Acceptance times never go backwards (a clock step back reuses the last one;
@@ -76,30 +86,30 @@ class WriteBuffer:
         """
         raise NotImplementedError
 
-    def begin_delete(self, session_ids: Collection[str], *, keep_active: bool) -> dict[str, int]:
-        """Start deleting sessions: atomically, for each session, drop its buffered writes (the
-        session's and its tasks') and leave a "deleting" tombstone, so that until ``end_delete``
-        session writes of that id raise ``SessionsDeleting`` and task writes ``SessionsDeleted``:
-        nothing is accepted that the delete would then remove.
+    def begin_delete(self, collection: str, ids: Collection[str], *, keep_active: bool) -> dict[str, int]:
+        """Start deleting records of ``collection`` (a parent collection): atomically, for each id,
+        drop its buffered writes (its own and its children's) and leave a "deleting" tombstone, so
+        that until ``end_delete`` writes of that id raise ``RecordsBeingDeleted`` and writes of its
+        children ``ParentsDeleted``: nothing is accepted that the delete would then remove.
 
-        ``keep_active``: skip a session that has a buffered write of its own or of one of its tasks
-        (retention cleanup keeps a session someone is writing to). Returns session id -> buffered
-        tasks dropped, for the sessions marked.
+        ``keep_active``: skip an id that has a buffered write of its own or of one of its children
+        (retention cleanup keeps a session someone is writing to). Returns id -> buffered children
+        dropped, for the ids marked.
         """
         raise NotImplementedError
 
-    def end_delete(self, session_ids: Collection[str], *, deleted: bool) -> None:
-        """Finish a delete: ``deleted`` turns the tombstones into "deleted" ones (task writes are
-        refused for ``BUFFER_TOMBSTONE_TTL`` seconds, a session write clears them); otherwise (the
-        delete was abandoned) they are removed."""
+    def end_delete(self, collection: str, ids: Collection[str], *, deleted: bool) -> None:
+        """Finish a delete: ``deleted`` turns the tombstones into "deleted" ones (writes of children
+        are refused for ``BUFFER_TOMBSTONE_TTL`` seconds, a write of the id clears them); otherwise
+        (the delete was abandoned) they are removed."""
         raise NotImplementedError
 
-    def purge_session(self, session_id: str) -> int:
-        """Drop the buffered session and its buffered tasks, leaving a "deleted" tombstone; returns
-        how many tasks were dropped."""
-        dropped = self.begin_delete([session_id], keep_active=False)
-        self.end_delete([session_id], deleted=True)
-        return dropped.get(session_id, 0)
+    def purge(self, collection: str, record_id: str) -> int:
+        """Drop the buffered record and its buffered children, leaving a "deleted" tombstone;
+        returns how many children were dropped."""
+        dropped = self.begin_delete(collection, [record_id], keep_active=False)
+        self.end_delete(collection, [record_id], deleted=True)
+        return dropped.get(record_id, 0)
 
     # --- reads (read-your-writes overlays) -------------------------------------------------
     def get(self, collection: str, record_id: str) -> dict[str, Any] | None:
@@ -114,19 +124,20 @@ class WriteBuffer:
         """Every buffered record of a collection (model-ready); bounded by ``BUFFER_CAPACITY``."""
         raise NotImplementedError
 
-    def session_tasks(self, session_id: str) -> list[dict[str, Any]]:
-        """The buffered tasks of one session (model-ready)."""
+    def children(self, collection: str, parent_id: str) -> list[dict[str, Any]]:
+        """The buffered records (model-ready) of ``collection``'s child collection that name
+        ``parent_id`` (the buffered tasks of one session)."""
         raise NotImplementedError
 
     # --- the flusher's side ------------------------------------------------------------------
     #: Shards of each collection's buffer (``BUFFER_SHARDS``), each with its own flush lock, so as
     #: many flushers can write one collection at once. A record's shard is a stable hash of its
-    #: session id (its parent's id: a session and its tasks share a shard), or of its own id for a
-    #: collection without parent (audit events). The embedded buffer has one (single process).
+    #: parent's id (a session and its tasks share a shard), or of its own id for a collection
+    #: without parent (audit events). The embedded buffer has one (single process).
     shards = 1
 
     def shard_of(self, key: str) -> int:
-        """The shard of the records whose shard key (session id, or own id) is ``key``."""
+        """The shard of the records whose shard key (parent's id, or own id) is ``key``."""
         return 0
 
     def scan(
@@ -218,17 +229,18 @@ class WriteBuffer:
         return self._stats_from(self.counts(), self.last_flush())
 
     def _stats_from(self, counts: dict[str, int], last_flush: str | None) -> dict[str, Any]:
-        sessions = counts.get(SESSIONS, 0)
-        tasks = counts.get(TASKS, 0)
         # capacity is the back-pressure limit (BUFFER_CAPACITY): usage near 100 % means writes are
         # about to get 503 BUFFER_FULL. The size that triggers a flush is reported beside it. The
         # capacity bounds the records of every collection together, so the total counts them all.
         capacity = settings.BUFFER_CAPACITY
         total = sum(counts.values())
+        # One count per buffered collection, named by what it holds (sessions_count, tasks_count,
+        # audit_logs_count), in flush order.
         return {
-            "sessions_count": sessions,
-            "tasks_count": tasks,
-            "audit_logs_count": counts.get(AUDIT_LOGS, 0),
+            **{
+                f"{catalog.plural(name)}_count": counts.get(name, 0)
+                for name in catalog.buffered_collections()
+            },
             "total_count": total,
             "capacity": capacity,
             "usage_percent": round(100.0 * total / capacity, 1) if capacity else 0.0,

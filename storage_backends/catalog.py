@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+from pydantic import BaseModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,9 @@ class Collection:
     buffer and flush metrics. ``parent``/``parent_field``: the collection each record references
     (stored first, deleted with it). ``keep_first``: append-only, the first accepted write of an
     id is kept. ``buffered``: writes go through the write buffer (202) and are flushed.
+    ``schema``: the pydantic model of one record as the API accepts it, the one place its shape is
+    written (its app derives validation, answers and OpenAPI components from it; a re-queued dead
+    letter is checked against it before it is buffered again).
     """
 
     name: str
@@ -39,6 +43,7 @@ class Collection:
     parent_field: str | None = None
     keep_first: bool = False
     buffered: bool = True
+    schema: type[BaseModel] | None = None
 
     def model_class(self) -> type[models.Model]:
         if self.model is None:
@@ -93,6 +98,53 @@ def buffered_collections() -> tuple[str, ...]:
         if collection.buffered:
             visit(name)
     return tuple(order)
+
+
+def parent(name: str) -> str | None:
+    """The buffered collection whose records ``name``'s records reference, or None."""
+    declared = spec(name).parent
+    return (
+        declared if declared is not None and declared in _DECLARED and _DECLARED[declared].buffered else None
+    )
+
+
+def child(name: str) -> str | None:
+    """The buffered collection whose records reference ``name``'s records (stored after them,
+    deleted with them), or None. The write buffers keep one parent-child level: a parent has one
+    buffered child and a child no buffered parent of its own (``check_buffered_tree``)."""
+    for candidate in buffered_collections():
+        if parent(candidate) == name:
+            return candidate
+    return None
+
+
+def check_buffered_tree() -> None:
+    """ImproperlyConfigured when the buffered collections' parents are more than the write buffers
+    keep (each parent one buffered child, one level deep): the buffers index a child's records by
+    their parent's id, one index per parent id."""
+    children: dict[str, list[str]] = {}
+    for name in buffered_collections():
+        above = parent(name)
+        if above is None:
+            continue
+        children.setdefault(above, []).append(name)
+        if parent(above) is not None:
+            raise ImproperlyConfigured(
+                f"The collection {name!r} has a parent ({above!r}) that has a parent itself; the write "
+                "buffers keep one parent-child level"
+            )
+    for above, below in children.items():
+        if len(below) > 1:
+            raise ImproperlyConfigured(
+                f"The collection {above!r} is the parent of several buffered collections ({', '.join(below)}); "
+                "the write buffers keep one child per parent"
+            )
+
+
+def plural(name: str) -> str:
+    """The collection's records in the words of the answers: ``<item_type>s`` (``sessions``,
+    ``tasks``, ``audit_logs``), as in ``sessions_count`` of /health and ``tasks_written`` of a flush."""
+    return spec(name).item_type + "s"
 
 
 def item_type(name: str) -> str:

@@ -15,8 +15,10 @@ from typing import Any
 import orjson
 from django.db import transaction
 from django.utils import timezone
+from pydantic import ValidationError
 
 from core import metrics
+from core.exceptions import InvalidRecords
 from storage_backends import catalog
 from storage_backends.buffer import get_write_buffer
 from storage_backends.models import DeadLetter
@@ -44,18 +46,41 @@ def dead_letters_store(*, collection: str, entries: Iterable[BufferedRecord], er
 def dead_letters_requeue(*, ids: Iterable[int]) -> int:
     """Buffer the dead letters again (as new writes) and mark them re-queued; returns how many.
 
-    Letters already re-queued are skipped. The buffer may refuse (BUFFER_FULL, unreachable): then
-    nothing is marked and the error propagates.
+    Letters already re-queued are skipped. Each payload is checked against its collection's
+    declared schema first (the API's validation of a write): a letter it refuses (say, written
+    before a field was narrowed) raises ``InvalidRecords`` naming it, and nothing is re-queued,
+    rather than being buffered to fail again. The buffer may refuse (BUFFER_FULL, unreachable):
+    then nothing is marked and the error propagates.
     """
     with transaction.atomic():
         letters = list(
             DeadLetter.objects.select_for_update().filter(id__in=list(ids), requeued_at__isnull=True)
         )
         by_collection: dict[str, list[dict[str, Any]]] = {}
+        invalid: list[dict[str, str]] = []
         for letter in letters:
-            by_collection.setdefault(letter.collection, []).append(orjson.loads(letter.payload))
+            payload = orjson.loads(letter.payload)
+            schema = catalog.spec(letter.collection).schema
+            if schema is not None:
+                try:
+                    schema.model_validate(payload)
+                except ValidationError as exc:
+                    invalid.append({"field": f"dead_letter[{letter.id}]", "message": _first_error(exc)})
+            by_collection.setdefault(letter.collection, []).append(payload)
+        if invalid:
+            raise InvalidRecords(
+                f"{len(invalid)} of {len(letters)} dead letters fail their collection's validation; "
+                "nothing was re-queued.",
+                errors=invalid,
+            )
         buffer = get_write_buffer()
         for collection, records in by_collection.items():
             buffer.add(collection, records)
         DeadLetter.objects.filter(id__in=[letter.id for letter in letters]).update(requeued_at=timezone.now())
     return len(letters)
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}" if where else str(error["msg"])

@@ -69,11 +69,11 @@ from core import metrics, tracing
 from core.exceptions import FlushFailed, StorageUnavailable
 from storage_backends import catalog, registry
 from storage_backends.base import PermanentWriteError, TransientWriteError, UnknownWriteError
-from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer
+from storage_backends.buffer import WriteBuffer, get_write_buffer
 from storage_backends.dead_letters import dead_letters_store
 from storage_backends.models import BufferCheckpoint
 from storage_backends.records import BufferedRecord, decode
-from storage_backends.search import AUDIT_LOGS, PartialWriteError
+from storage_backends.search import PartialWriteError
 
 logger = logging.getLogger(__name__)
 
@@ -103,11 +103,14 @@ class FlushResult:
     complete: bool = True
     duration_ms: int = 0
 
+    def written_by_name(self) -> dict[str, int]:
+        """Records written per buffered collection, named by what they are (``sessions_written``,
+        ``tasks_written``, ``audit_logs_written``), in flush order."""
+        return {f"{catalog.plural(name)}_written": self.written.get(name, 0) for name in self.written}
+
     def as_dict(self) -> dict[str, Any]:
         return {
-            "sessions_written": self.written[SESSIONS],
-            "tasks_written": self.written[TASKS],
-            "audit_logs_written": self.written.get(AUDIT_LOGS, 0),
+            **self.written_by_name(),
             "dead_lettered": sum(self.dead_lettered.values()),
             "deferred": self.deferred,
             "retrying": self.retrying,
@@ -137,8 +140,7 @@ def flush_all(
     with tracing.span("buffer.flush", wait=wait, budget=budget, start_shard=start_shard):
         result = _flush_all(buffer, wait, budget, start_shard)
         tracing.set_attributes(
-            sessions_written=result.written[SESSIONS],
-            tasks_written=result.written[TASKS],
+            attributes={f"persistence.{key}": n for key, n in result.written_by_name().items()},
             dead_lettered=sum(result.dead_lettered.values()),
             complete=result.complete,
             skipped=result.skipped,

@@ -42,15 +42,9 @@ import redis
 from django.conf import settings
 
 from core import tracing
-from core.exceptions import BufferFull, SessionsDeleting, StorageUnavailable
+from core.exceptions import BufferFull, RecordsBeingDeleted, StorageUnavailable
 from storage_backends import catalog
-from storage_backends.buffer import (
-    SESSIONS,
-    TASKS,
-    SessionsDeleted,
-    SessionsNotBuffered,
-    WriteBuffer,
-)
+from storage_backends.buffer import ParentsDeleted, ParentsNotBuffered, WriteBuffer, child_of
 from storage_backends.records import BufferedRecord, decode, encode
 
 logger = logging.getLogger(__name__)
@@ -399,16 +393,20 @@ class RedisWriteBuffer(WriteBuffer):
 
     # --- writes --------------------------------------------------------------------------
     def add(
-        self, collection: str, records: list[dict[str, Any]], *, require_sessions: Collection[str] = ()
+        self, collection: str, records: list[dict[str, Any]], *, require_parents: Collection[str] = ()
     ) -> None:
-        id_field = catalog.id_field(collection)
-        is_tasks = collection == TASKS
-        flags = ("t" if is_tasks else "") + ("s" if collection == SESSIONS else "")
-        flags += "k" if catalog.spec(collection).keep_first else ""
+        declared = catalog.spec(collection)
+        id_field = declared.id_field
+        parent = catalog.parent(collection)
+        parent_field = declared.parent_field if parent is not None else None
+        # 't': a child collection (records name a parent: tombstones refuse them, a set per parent
+        # indexes them); 's': a parent collection (a write clears its id's tombstone).
+        flags = ("t" if parent_field else "") + ("s" if catalog.child(collection) else "")
+        flags += "k" if declared.keep_first else ""
         order = catalog.buffered_collections()
         sharded = self.shards > 1
         shard_field = self._shard_field(collection)
-        if sharded and shard_field != id_field and not catalog.spec(collection).keep_first:
+        if sharded and shard_field != id_field and not declared.keep_first:
             # One write per id and batch, the batch's last (what coalescing in one shard keeps):
             # two writes of a task naming sessions of two shards would otherwise both be buffered
             # with the same acceptance time, and the database's guard could not order them.
@@ -423,16 +421,16 @@ class RedisWriteBuffer(WriteBuffer):
             self._tombstone_prefix,
             self.shards,
             order.index(collection),
-            order.index(SESSIONS) if SESSIONS in order else 0,
-            len(require_sessions),
+            order.index(parent) if parent is not None else 0,
+            len(require_parents),
         ]
-        for session_id in require_sessions:
-            args += [session_id, self.shard_of(session_id) if sharded else 0]
+        for parent_id in require_parents:
+            args += [parent_id, self.shard_of(parent_id) if sharded else 0]
         for record in records:
             args += [
                 record[id_field],
                 encode(record),
-                record["session_id"] if is_tasks else "",
+                record[parent_field] if parent_field else "",
                 self.shard_of(record[shard_field]) if sharded else 0,
             ]
         keys = [
@@ -455,11 +453,11 @@ class RedisWriteBuffer(WriteBuffer):
             ) from exc
         status = int(reply[0])
         if status == -2:
-            raise SessionsNotBuffered({sid.decode() for sid in reply[1:]})
+            raise ParentsNotBuffered({sid.decode() for sid in reply[1:]})
         if status == -3:
-            raise SessionsDeleted({sid.decode() for sid in reply[1:]})
+            raise ParentsDeleted({sid.decode() for sid in reply[1:]})
         if status == -5:
-            raise SessionsDeleting({sid.decode() for sid in reply[1:]})
+            raise RecordsBeingDeleted({sid.decode() for sid in reply[1:]}, noun=declared.item_type)
         if status == -1:
             raise BufferFull(
                 f"The write buffer holds {int(reply[1])} records (capacity {settings.BUFFER_CAPACITY}); "
@@ -473,13 +471,14 @@ class RedisWriteBuffer(WriteBuffer):
         if int(reply[2]):
             self._enqueue_flush()
 
-    def begin_delete(self, session_ids: Collection[str], *, keep_active: bool) -> dict[str, int]:
+    def begin_delete(self, collection: str, ids: Collection[str], *, keep_active: bool) -> dict[str, int]:
+        child = child_of(collection)
         keys = [
             self._key("bytes"),
-            self._failures_key(SESSIONS),
-            self._failures_key(TASKS),
-            *self._hashes(SESSIONS),
-            *self._hashes(TASKS),
+            self._failures_key(collection),
+            self._failures_key(child),
+            *self._hashes(collection),
+            *self._hashes(child),
         ]
         args: list[Any] = [
             self._tombstone_prefix,
@@ -488,15 +487,16 @@ class RedisWriteBuffer(WriteBuffer):
             "1" if keep_active else "0",
             self.shards,
         ]
-        for session_id in session_ids:
-            args += [session_id, self.shard_of(session_id)]
+        for record_id in ids:
+            args += [record_id, self.shard_of(record_id)]
         reply = self._call(self._begin_delete, keys, args)
         return {reply[i].decode(): int(reply[i + 1]) for i in range(0, len(reply), 2)}
 
-    def end_delete(self, session_ids: Collection[str], *, deleted: bool) -> None:
+    def end_delete(self, collection: str, ids: Collection[str], *, deleted: bool) -> None:
+        child_of(collection)
         pipe = self.redis.pipeline(transaction=False)
-        for session_id in session_ids:
-            key = self._tombstone_prefix + session_id
+        for record_id in ids:
+            key = self._tombstone_prefix + record_id
             if deleted:
                 pipe.set(key, 1, ex=settings.BUFFER_TOMBSTONE_TTL)
             else:
@@ -561,11 +561,14 @@ class RedisWriteBuffer(WriteBuffer):
         for entry in newest.values():
             yield decode(collection, entry)
 
-    def session_tasks(self, session_id: str) -> list[dict[str, Any]]:
-        ids = [i.decode() for i in self._call(self.redis.smembers, self._set_prefix + session_id)]
-        tasks = self.get_many(TASKS, ids).values()
+    def children(self, collection: str, parent_id: str) -> list[dict[str, Any]]:
+        child = child_of(collection)
+        parent_field = catalog.spec(child).parent_field
+        assert parent_field is not None  # a child names its parent_field (catalog.declare)
+        ids = [i.decode() for i in self._call(self.redis.smembers, self._set_prefix + parent_id)]
+        records = self.get_many(child, ids).values()
         # (sharded) a task whose newest write moved it to another session is not this session's
-        return [task for task in tasks if task["session_id"] == session_id]
+        return [record for record in records if record[parent_field] == parent_id]
 
     # --- the flusher's side ----------------------------------------------------------------
     def scan(
@@ -594,7 +597,7 @@ class RedisWriteBuffer(WriteBuffer):
         return groups
 
     def remove_flushed(self, collection: str, entries: list[BufferedRecord]) -> int:
-        prefix_args = ["1" if collection == TASKS else "0", self._set_prefix]
+        prefix_args = ["1" if catalog.parent(collection) else "0", self._set_prefix]
         removed = 0
         for shard, group in self._by_shard(entries).items():
             keys = [self._hash(collection, shard), self._key("bytes"), self._failures_key(collection)]

@@ -87,8 +87,10 @@ def backend_path(collection: str) -> str | None:
 def validate_routes(routes: Mapping[str, Any]) -> None:
     """Refuse (ImproperlyConfigured) a routing table naming a collection no app declares, a
     buffered collection without a backend, a backend that cannot be imported, or OPTIONS its class
-    refuses (an entry with OPTIONS is built here). Run at start-up (system.apps, once every app has
+    refuses (an entry with OPTIONS is built here), or parents the write buffers cannot keep
+    (``catalog.check_buffered_tree``). Run at start-up (system.apps, once every app has
     declared its collections)."""
+    catalog.check_buffered_tree()
     declared = catalog.declared()
     unknown = sorted(set(routes) - set(declared))
     if unknown:

@@ -65,15 +65,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections, transaction
 
 from core import tracing
-from core.exceptions import BufferFull, SessionsDeleting, StorageUnavailable
+from core.exceptions import BufferFull, RecordsBeingDeleted, StorageUnavailable
 from storage_backends import catalog
-from storage_backends.buffer import (
-    SESSIONS,
-    TASKS,
-    SessionsDeleted,
-    SessionsNotBuffered,
-    WriteBuffer,
-)
+from storage_backends.buffer import ParentsDeleted, ParentsNotBuffered, WriteBuffer, child_of
 from storage_backends.records import BufferedRecord, decode, encode
 
 logger = logging.getLogger(__name__)
@@ -245,42 +239,46 @@ class SQLiteWriteBuffer(WriteBuffer):
 
     # --- writes --------------------------------------------------------------------------
     def add(
-        self, collection: str, records: list[dict[str, Any]], *, require_sessions: Collection[str] = ()
+        self, collection: str, records: list[dict[str, Any]], *, require_parents: Collection[str] = ()
     ) -> None:
-        id_field = catalog.id_field(collection)
-        is_tasks = collection == TASKS
-        rows = [(r[id_field], r["session_id"] if is_tasks else "", encode(r)) for r in records]
+        declared = catalog.spec(collection)
+        id_field = declared.id_field
+        parent = catalog.parent(collection)
+        parent_field = declared.parent_field if parent is not None else None
+        is_parent = catalog.child(collection) is not None
+        # The session_id column holds a child record's parent id ("" for others).
+        rows = [(r[id_field], r[parent_field] if parent_field else "", encode(r)) for r in records]
         incoming_bytes = sum(len(data) for _, _, data in rows)
         with (
             tracing.span("buffer.add", collection=collection, record_count=len(rows), store="sqlite"),
             self._write() as cursor,
         ):
             clock = _now_us()
-            if is_tasks:
+            if parent_field:
                 deleted = cursor.execute(
                     f"SELECT session_id FROM {TOMBSTONES} "
                     "WHERE session_id IN (SELECT value FROM json_each(?)) AND expires_us > ?",
                     (_ids_json({sid for _, sid, _ in rows}), clock),
                 ).fetchall()
                 if deleted:
-                    raise SessionsDeleted({sid for (sid,) in deleted})
-            elif collection == SESSIONS:
+                    raise ParentsDeleted({sid for (sid,) in deleted})
+            elif is_parent:
                 deleting = cursor.execute(
                     f"SELECT session_id FROM {TOMBSTONES} WHERE session_id IN (SELECT value FROM json_each(?)) "
                     "AND deleting AND expires_us > ?",
                     (_ids_json(record_id for record_id, _, _ in rows), clock),
                 ).fetchall()
                 if deleting:
-                    raise SessionsDeleting({sid for (sid,) in deleting})
-            if require_sessions:
+                    raise RecordsBeingDeleted({sid for (sid,) in deleting}, noun=declared.item_type)
+            if require_parents:
                 found = cursor.execute(
                     f"SELECT record_id FROM {BUFFER} "
                     "WHERE collection = ? AND record_id IN (SELECT value FROM json_each(?))",
-                    (SESSIONS, _ids_json(set(require_sessions))),
+                    (parent, _ids_json(set(require_parents))),
                 ).fetchall()
-                missing = set(require_sessions) - {sid for (sid,) in found}
+                missing = set(require_parents) - {sid for (sid,) in found}
                 if missing:
-                    raise SessionsNotBuffered(missing)
+                    raise ParentsNotBuffered(missing)
             count, size = cursor.execute(f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM {BUFFER}").fetchone()
             if count + len(rows) > settings.BUFFER_CAPACITY:
                 raise BufferFull(
@@ -304,7 +302,7 @@ class SQLiteWriteBuffer(WriteBuffer):
                     for i, (record_id, sid, data) in enumerate(rows, start=1)
                 ],
             )
-            if collection == SESSIONS:  # the sessions are written anew: their tasks are welcome again
+            if is_parent:  # the parents are written anew: their children are welcome again
                 cursor.execute(
                     f"DELETE FROM {TOMBSTONES} WHERE session_id IN (SELECT value FROM json_each(?))",
                     (_ids_json(record_id for record_id, _, _ in rows),),
@@ -318,46 +316,48 @@ class SQLiteWriteBuffer(WriteBuffer):
         if count + len(rows) >= settings.BUFFER_FLUSH_SIZE:
             self.request_flush()
 
-    def begin_delete(self, session_ids: Collection[str], *, keep_active: bool) -> dict[str, int]:
+    def begin_delete(self, collection: str, ids: Collection[str], *, keep_active: bool) -> dict[str, int]:
+        child = child_of(collection)
         dropped: dict[str, int] = {}
         with self._write() as cursor:
             now = _now_us()
             cursor.execute(f"DELETE FROM {TOMBSTONES} WHERE expires_us <= ?", (now,))
-            for session_id in session_ids:
+            for record_id in ids:
                 if (
                     keep_active
                     and cursor.execute(
                         f"SELECT 1 FROM {BUFFER} WHERE (collection = ? AND record_id = ?) "
                         "OR (collection = ? AND session_id = ?) LIMIT 1",
-                        (SESSIONS, session_id, TASKS, session_id),
+                        (collection, record_id, child, record_id),
                     ).fetchone()
                 ):
                     continue
                 cursor.execute(
-                    f"DELETE FROM {BUFFER} WHERE collection = ? AND record_id = ?", (SESSIONS, session_id)
+                    f"DELETE FROM {BUFFER} WHERE collection = ? AND record_id = ?", (collection, record_id)
                 )
                 cursor.execute(
-                    f"DELETE FROM {BUFFER} WHERE collection = ? AND session_id = ?", (TASKS, session_id)
+                    f"DELETE FROM {BUFFER} WHERE collection = ? AND session_id = ?", (child, record_id)
                 )
-                dropped[session_id] = cursor.rowcount
-                self._tombstone(cursor, session_id, now, deleting=True)
+                dropped[record_id] = cursor.rowcount
+                self._tombstone(cursor, record_id, now, deleting=True)
         return dropped
 
-    def end_delete(self, session_ids: Collection[str], *, deleted: bool) -> None:
+    def end_delete(self, collection: str, ids: Collection[str], *, deleted: bool) -> None:
+        child_of(collection)
         with self._write() as cursor:
             now = _now_us()
-            for session_id in session_ids:
+            for record_id in ids:
                 if deleted:
-                    self._tombstone(cursor, session_id, now, deleting=False)
+                    self._tombstone(cursor, record_id, now, deleting=False)
                 else:
-                    cursor.execute(f"DELETE FROM {TOMBSTONES} WHERE session_id = ?", (session_id,))
+                    cursor.execute(f"DELETE FROM {TOMBSTONES} WHERE session_id = ?", (record_id,))
 
     @staticmethod
-    def _tombstone(cursor: sqlite3.Cursor, session_id: str, now: int, *, deleting: bool) -> None:
+    def _tombstone(cursor: sqlite3.Cursor, record_id: str, now: int, *, deleting: bool) -> None:
         cursor.execute(
             f"INSERT INTO {TOMBSTONES} (session_id, expires_us, deleting) VALUES (?, ?, ?) "
             "ON CONFLICT (session_id) DO UPDATE SET expires_us = excluded.expires_us, deleting = excluded.deleting",
-            (session_id, now + settings.BUFFER_TOMBSTONE_TTL * 1_000_000, deleting),
+            (record_id, now + settings.BUFFER_TOMBSTONE_TTL * 1_000_000, deleting),
         )
 
     # --- reads ---------------------------------------------------------------------------
@@ -380,11 +380,12 @@ class SQLiteWriteBuffer(WriteBuffer):
             for entry in chunk:
                 yield decode(collection, entry)
 
-    def session_tasks(self, session_id: str) -> list[dict[str, Any]]:
+    def children(self, collection: str, parent_id: str) -> list[dict[str, Any]]:
+        child = child_of(collection)
         rows = self._read(
-            f"SELECT {_COLUMNS} FROM {BUFFER} WHERE session_id = ? AND collection = ?", (session_id, TASKS)
+            f"SELECT {_COLUMNS} FROM {BUFFER} WHERE session_id = ? AND collection = ?", (parent_id, child)
         )
-        return [decode(TASKS, _entry(row)) for row in rows]
+        return [decode(child, _entry(row)) for row in rows]
 
     # --- the flusher's side ----------------------------------------------------------------
     def scan(

@@ -10,7 +10,7 @@ import logging
 import time
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.negotiation import BaseContentNegotiation
@@ -20,21 +20,38 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import __version__
+from storage_backends import catalog, registry
 from storage_backends.buffer import get_write_buffer
 from storage_backends.object_store import object_store_health
+from storage_backends.sql import SQLBackend
 
 logger = logging.getLogger(__name__)
 STARTED_AT = time.monotonic()
 
 
+def databases() -> list[str]:
+    """The databases the service needs: the default one (API keys, users, dead letters, the
+    buffer's checkpoint) and each one a collection is routed to through the SQL plugin."""
+    aliases = [DEFAULT_DB_ALIAS]
+    for collection in catalog.declared():
+        if registry.backend_path(collection) is None:
+            continue
+        backend = registry.backend(collection)
+        if isinstance(backend, SQLBackend) and backend.database not in aliases:
+            aliases.append(backend.database)
+    return aliases
+
+
 def database_healthy() -> bool:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    except Exception:  # any driver error means "unreachable" to a probe
-        logger.warning("health: database unreachable", exc_info=True)
-        return False
+    """True when every database of ``databases()`` answers."""
+    for alias in databases():
+        try:
+            with connections[alias].cursor() as cursor:
+                cursor.execute("SELECT 1")
+                cursor.fetchone()
+        except Exception:  # any driver error means "unreachable" to a probe
+            logger.warning("health: database unreachable", extra={"database": alias}, exc_info=True)
+            return False
     return True
 
 

@@ -26,6 +26,10 @@ from django.utils.html import format_html
 
 from core.errors import NotFound
 from core.exceptions import StorageUnavailable
+from storage_backends import registry
+from storage_backends.base import Filter, Query
+from storage_backends.sql import sql_backend
+from translation.collections import SESSIONS, TASKS
 from translation.models import Session, Task
 from translation.representation import progress
 from translation.services.lifecycle import session_delete
@@ -43,12 +47,30 @@ class CappedCountPaginator(Paginator):
         return self.object_list.order_by()[: COUNT_CAP + 1].count()
 
 
+class RoutedAdmin(admin.ModelAdmin):
+    """Reads the rows from the database its collection is routed to (the SQL plugin's
+    ``database`` option in STORAGE_BACKENDS), not always the default one."""
+
+    collection: str
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).using(sql_backend(self.collection).database)
+
+
+def _tasks_count(session_ids: list[str]) -> int:
+    """Stored tasks of these sessions, asked of the backend serving tasks."""
+    return registry.backend(TASKS).count(
+        TASKS, Query(filters=(Filter("session_id", "in", tuple(session_ids)),))
+    )
+
+
 def _tasks_url(session_id: str) -> str:
     return reverse("admin:translation_task_changelist") + f"?session__exact={session_id}"
 
 
 @admin.register(Session)
-class SessionAdmin(admin.ModelAdmin):
+class SessionAdmin(RoutedAdmin):
+    collection = SESSIONS
     list_display = (
         "session_id",
         "filename",
@@ -103,7 +125,7 @@ class SessionAdmin(admin.ModelAdmin):
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[list, dict, set, list]:
         """The change page's delete confirmation: the session and a count of its tasks."""
         deleted, counts, perms, protected = super().get_deleted_objects(objs, request)
-        tasks = Task.objects.filter(session__in=list(objs)).count()
+        tasks = _tasks_count([obj.session_id for obj in objs])
         deleted.append(f"{tasks} tasks of this session, and any writes still buffered for it")
         counts["tasks"] = tasks
         return deleted, counts, perms, protected
@@ -145,7 +167,7 @@ class SessionAdmin(admin.ModelAdmin):
             "opts": self.opts,
             "session_ids": session_ids,
             "sessions_count": len(session_ids),
-            "tasks_count": Task.objects.filter(session_id__in=session_ids).count(),
+            "tasks_count": _tasks_count(session_ids),
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
             "media": self.media,
         }
@@ -170,7 +192,8 @@ class TaskSessionFilter(admin.SimpleListFilter):
 
 
 @admin.register(Task)
-class TaskAdmin(admin.ModelAdmin):
+class TaskAdmin(RoutedAdmin):
+    collection = TASKS
     list_display = (
         "task_id",
         "session_link",

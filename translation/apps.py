@@ -8,23 +8,6 @@ class TranslationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from storage_backends.catalog import Collection, declare
+        from translation.collections import declare_collections
 
-        declare(
-            Collection(
-                "translation_sessions",
-                model="translation.Session",
-                id_field="session_id",
-                item_type="session",
-            )
-        )
-        declare(
-            Collection(
-                "translation_tasks",
-                model="translation.Task",
-                id_field="task_id",
-                item_type="task",
-                parent="translation_sessions",
-                parent_field="session_id",
-            )
-        )
+        declare_collections()

@@ -1,7 +1,9 @@
 """OpenAPI descriptions of the answers (documentation only): sessions and tasks.
 
-The answers themselves are built by translation.representation (plain dicts, for speed); these
-serializers only tell drf-spectacular their shape.
+The answers themselves are built by translation.representation (plain dicts, for speed). Their
+components are derived from the records' validation schemas (translation.validation), so a field
+added there is documented here: a record's shape is written once. What the answers add to the
+stored fields (the service's timestamps, derived figures) is listed here.
 
     @extend_schema(responses={200: SessionDetailOut, 404: NOT_FOUND})
 """
@@ -11,56 +13,37 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
-from core.openapi import ErrorOut
-from translation.models import SessionStatus, TaskStatus
-
-_STATUSES = SessionStatus.values
-_TASK_STATUSES = TaskStatus.values
+from core.openapi import ErrorOut, serializer_from_schema
+from translation.representation import SUMMARY_FIELDS
+from translation.validation import SessionIn, TaskIn
 
 
-class SessionSummaryOut(serializers.Serializer):
-    session_id = serializers.CharField()
-    filename = serializers.CharField()
-    status = serializers.ChoiceField(choices=_STATUSES)
-    total_tasks = serializers.IntegerField()
-    completed_tasks = serializers.IntegerField()
-    failed_tasks = serializers.IntegerField()
-    processing_tasks = serializers.IntegerField()
-    pending_tasks = serializers.IntegerField()
-    progress = serializers.FloatField(help_text="Percent of tasks completed, one decimal.")
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
+def _timestamps() -> dict[str, serializers.Field]:
+    return {"created_at": serializers.DateTimeField(), "updated_at": serializers.DateTimeField()}
 
 
-class SessionDetailOut(SessionSummaryOut):
-    file_path = serializers.CharField()
-    game_info = serializers.DictField(allow_null=True)
-    llm_provider = serializers.CharField()
-    metadata = serializers.DictField(allow_null=True)
-    estimated_completion = serializers.DateTimeField(
-        allow_null=True, help_text="Projected from the finishing rate so far; null when not projectable."
-    )
-
-
-class TaskOut(serializers.Serializer):
-    task_id = serializers.CharField()
-    session_id = serializers.CharField()
-    batch_id = serializers.CharField()
-    sheet_name = serializers.CharField()
-    row_index = serializers.IntegerField()
-    column_name = serializers.CharField()
-    source_text = serializers.CharField(allow_blank=True)
-    target_text = serializers.CharField(allow_null=True)
-    context = serializers.CharField(allow_null=True)
-    status = serializers.ChoiceField(choices=_TASK_STATUSES)
-    confidence = serializers.FloatField(allow_null=True)
-    error_message = serializers.CharField(allow_null=True)
-    retry_count = serializers.IntegerField()
-    start_time = serializers.DateTimeField(allow_null=True)
-    end_time = serializers.DateTimeField(allow_null=True)
-    duration_ms = serializers.IntegerField(allow_null=True)
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
+SessionSummaryOut = serializer_from_schema(
+    "SessionSummaryOut",
+    SessionIn,
+    fields=[name for name in SUMMARY_FIELDS if name in SessionIn.model_fields],
+    extra={
+        "pending_tasks": serializers.IntegerField(),
+        "progress": serializers.FloatField(help_text="Percent of tasks completed, one decimal."),
+        **_timestamps(),
+    },
+)
+SessionDetailOut = serializer_from_schema(
+    "SessionDetailOut",
+    SessionIn,
+    fields=[name for name in SessionIn.model_fields if name not in SUMMARY_FIELDS],
+    extra={
+        "estimated_completion": serializers.DateTimeField(
+            allow_null=True, help_text="Projected from the finishing rate so far; null when not projectable."
+        )
+    },
+    base=SessionSummaryOut,
+)
+TaskOut = serializer_from_schema("TaskOut", TaskIn, extra=_timestamps())
 
 
 NOT_FOUND = OpenApiResponse(

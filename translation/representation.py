@@ -8,7 +8,8 @@ with ``Z``.
     row = registry.backend("translation_sessions").read("translation_sessions", sid)
     body = session_detail(row)   # every field + pending_tasks, progress, estimated_completion
 
-The OpenAPI descriptions of these shapes are translation.openapi (documentation only).
+The fields come from the records' validation schemas (translation.validation); the OpenAPI
+descriptions of these shapes (translation.openapi, documentation only) are derived from them too.
 """
 
 from __future__ import annotations
@@ -18,22 +19,15 @@ from decimal import Decimal
 from typing import Any
 
 from translation.models import INCOMPLETE_STATUSES
+from translation.validation import SessionIn, TaskIn
 
-SESSION_FIELDS = (
-    "session_id",
-    "filename",
-    "file_path",
-    "status",
-    "game_info",
-    "llm_provider",
-    "metadata",
-    "total_tasks",
-    "completed_tasks",
-    "failed_tasks",
-    "processing_tasks",
-    "created_at",
-    "updated_at",
-)
+#: The timestamps the service sets on every stored record (translation.models).
+SERVICE_TIMESTAMPS = ("created_at", "updated_at")
+#: Every stored field, in answer order: the record's validation schema (its one declaration), then
+#: the service's timestamps.
+SESSION_FIELDS = (*SessionIn.model_fields, *SERVICE_TIMESTAMPS)
+TASK_FIELDS = (*TaskIn.model_fields, *SERVICE_TIMESTAMPS)
+#: The stored fields of a session list item (docs/api.md §3/§4), in answer order.
 SUMMARY_FIELDS = (
     "session_id",
     "filename",
@@ -42,28 +36,7 @@ SUMMARY_FIELDS = (
     "completed_tasks",
     "failed_tasks",
     "processing_tasks",
-    "created_at",
-    "updated_at",
-)
-TASK_FIELDS = (
-    "task_id",
-    "session_id",
-    "batch_id",
-    "sheet_name",
-    "row_index",
-    "column_name",
-    "source_text",
-    "target_text",
-    "context",
-    "status",
-    "confidence",
-    "error_message",
-    "retry_count",
-    "start_time",
-    "end_time",
-    "duration_ms",
-    "created_at",
-    "updated_at",
+    *SERVICE_TIMESTAMPS,
 )
 _CONFIDENCE = TASK_FIELDS.index("confidence")
 

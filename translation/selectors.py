@@ -32,8 +32,9 @@ from core.errors import InvalidQuery, NotFound
 from core.pagination import PageParams, form_errors, page_body, page_params
 from storage_backends import registry
 from storage_backends.base import Filter, Query
-from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer
+from storage_backends.buffer import WriteBuffer, get_write_buffer
 from storage_backends.sql import sql_backend
+from translation.collections import SESSIONS, TASKS
 from translation.filters import SessionFilter, SessionTaskFilter, TaskFilter, query_filters
 from translation.models import SessionStatus, TaskStatus
 from translation.representation import (

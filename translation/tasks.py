@@ -17,10 +17,6 @@ def cleanup_expired_sessions() -> dict[str, Any]:
     Safe to run twice at once or to kill half-way: each chunk is its own statement, and the next
     run deletes whatever is left.
     """
-    from django.conf import settings
-
     from translation.services.lifecycle import sessions_cleanup
 
-    return sessions_cleanup(
-        completed_days=settings.RETENTION_COMPLETED_DAYS, failed_days=settings.RETENTION_FAILED_DAYS
-    ).as_dict()
+    return sessions_cleanup().as_dict()

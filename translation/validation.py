@@ -33,11 +33,10 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from django.db import models
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 from pydantic.functional_validators import AfterValidator
 
-from core import tracing
-from core.errors import BatchTooLarge, MalformedJSON, RequestValidationError
+from core.batches import validate_batch_body
 from core.values import (  # noqa: F401 (re-exported: the rules used to live here)
     JSON_INT_RANGE,
     MAX_JSON_BYTES,
@@ -47,9 +46,8 @@ from core.values import (  # noqa: F401 (re-exported: the rules used to live her
     parse_timestamp,
 )
 from core.values import no_nul as _no_nul
-from translation.models import Session, Task
+from translation.models import Session, SessionStatus, Task, TaskStatus
 
-MAX_BATCH = 1000
 MAX_TEXT = 100_000  # docs/api.md §1: the TEXT columns hold more, the contract promises this much
 
 #: Integer column types and the values every supported database stores in them. Positive integers
@@ -135,7 +133,7 @@ class SessionIn(_Record):
     session_id: _id(Session, "session_id")  # type: ignore[valid-type]
     filename: _chars(Session, "filename")  # type: ignore[valid-type]
     file_path: _chars(Session, "file_path")  # type: ignore[valid-type]
-    status: Literal["pending", "processing", "completed", "failed", "cancelled"]
+    status: Literal[tuple(SessionStatus.values)]  # type: ignore[valid-type]
     game_info: FreeJSON = Field(default_factory=dict)
     llm_provider: _chars(Session, "llm_provider")  # type: ignore[valid-type]
     metadata: FreeJSON = Field(default_factory=dict)
@@ -155,7 +153,7 @@ class TaskIn(_Record):
     source_text: Text
     target_text: Text | None = None
     context: Text | None = None
-    status: Literal["pending", "processing", "completed", "failed"]
+    status: Literal[tuple(TaskStatus.values)]  # type: ignore[valid-type]
     confidence: Confidence | None = None
     error_message: Text | None = None
     retry_count: _int(Task, "retry_count") = 0  # type: ignore[valid-type]
@@ -176,56 +174,12 @@ _RECORD_MODELS: dict[str, type[_Record]] = {"sessions": SessionIn, "tasks": Task
 _ADAPTERS = {kind: TypeAdapter(list[model]) for kind, model in _RECORD_MODELS.items()}
 
 
-def _message(error: Any) -> str:
-    if error["type"] == "extra_forbidden":
-        return "unknown field"
-    if error["type"] == "missing":
-        return "field required"
-    message: str = error["msg"]
-    return message.removeprefix("Value error, ")
-
-
 def validate_batch(body: Any, *, kind: Literal["sessions", "tasks"]) -> list[dict[str, Any]]:
-    """Validate a whole batch body; all-or-nothing.
+    """Validate a whole batch body; all-or-nothing (core.batches.validate_batch_body).
 
     Returns the records as JSON-ready dicts (every optional field present with its default,
     timestamps as ISO strings in UTC ending in ``Z``, as the stored rows are answered). Raises
     ``MalformedJSON`` when the body is not an object, ``BatchTooLarge`` above 1000 records and
     ``RequestValidationError`` listing every invalid record by index and field.
     """
-    if not isinstance(body, dict):
-        raise MalformedJSON("Request body must be a JSON object.")
-    unknown = sorted(set(body) - {kind})
-    errors = [{"field": key, "message": "unknown field"} for key in unknown]
-    items = body.get(kind)
-    if items is None:
-        errors.append({"field": kind, "message": "field required"})
-    elif not isinstance(items, list):
-        errors.append({"field": kind, "message": "must be a list of records"})
-    elif not items:
-        errors.append({"field": kind, "message": f"must hold between 1 and {MAX_BATCH} records"})
-    elif len(items) > MAX_BATCH:
-        raise BatchTooLarge(
-            f"A batch holds at most {MAX_BATCH} records; this one holds {len(items)}.",
-            errors=[{"field": kind, "message": f"at most {MAX_BATCH} records (got {len(items)})"}],
-        )
-    if errors:
-        raise RequestValidationError(errors=errors)
-
-    adapter = _ADAPTERS[kind]
-    with tracing.span("validate", schema=kind, record_count=len(items)):
-        try:
-            validated = adapter.validate_python(items)
-        except ValidationError as exc:
-            details = []
-            for error in exc.errors(include_url=False, include_input=False):
-                index, *path = error["loc"]
-                field = f"{kind}[{index}]" + "".join(
-                    f".{p}" if isinstance(p, str) else f"[{p}]" for p in path
-                )
-                details.append({"field": field, "message": _message(error)})
-            invalid = len({d["field"].split("]")[0] for d in details})
-            raise RequestValidationError(
-                f"{invalid} of {len(items)} records are invalid; nothing was accepted.", errors=details
-            ) from None
-        return adapter.dump_python(validated, mode="json")
+    return validate_batch_body(body, key=kind, adapter=_ADAPTERS[kind], noun="records")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.exceptions import BufferFull, SessionsDeleting
+from core.exceptions import BufferFull, RecordsBeingDeleted
 from storage_backends.catalog import spec
 from storage_backends.redis_buffer import RedisWriteBuffer
 from tests.factories import session_record
@@ -108,13 +108,13 @@ def test_the_capacity_counts_every_collection(buffer, settings):
 
 
 def test_an_audit_id_equal_to_a_session_being_deleted_neither_fails_nor_clears_its_tombstone(buffer):
-    buffer.begin_delete(["x"], keep_active=False)
+    buffer.begin_delete(SESSIONS, ["x"], keep_active=False)
 
     buffer.add(AUDIT_LOGS, [audit_record("x")])
 
-    with pytest.raises(SessionsDeleting):
+    with pytest.raises(RecordsBeingDeleted):
         buffer.add(SESSIONS, [session_record("x")])
-    buffer.end_delete(["x"], deleted=False)
+    buffer.end_delete(SESSIONS, ["x"], deleted=False)
 
 
 def test_failures_are_counted_per_write_of_an_audit_event(buffer):

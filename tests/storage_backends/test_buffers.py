@@ -14,7 +14,7 @@ import pytest
 from django.db import connections
 
 from core.exceptions import BufferFull
-from storage_backends.buffer import SessionsDeleted, SessionsNotBuffered
+from storage_backends.buffer import ParentsDeleted, ParentsNotBuffered
 from storage_backends.records import encode
 from storage_backends.redis_buffer import RedisWriteBuffer
 from storage_backends.sqlite_buffer import SQLiteWriteBuffer
@@ -83,8 +83,8 @@ def test_session_tasks_follow_a_task_that_moves_to_another_session(buffer):
     buffer.add(TASKS, [task_record("s-1", "t-1"), task_record("s-1", "t-2"), task_record("s-2", "t-3")])
     buffer.add(TASKS, [task_record("s-2", "t-2")])
 
-    assert sorted(r["task_id"] for r in buffer.session_tasks("s-1")) == ["t-1"]
-    assert sorted(r["task_id"] for r in buffer.session_tasks("s-2")) == ["t-2", "t-3"]
+    assert sorted(r["task_id"] for r in buffer.children(SESSIONS, "s-1")) == ["t-1"]
+    assert sorted(r["task_id"] for r in buffer.children(SESSIONS, "s-2")) == ["t-2", "t-3"]
 
 
 def test_remove_flushed_tasks_leaves_the_session_index_consistent(buffer):
@@ -92,7 +92,7 @@ def test_remove_flushed_tasks_leaves_the_session_index_consistent(buffer):
 
     buffer.remove_flushed(TASKS, _all(buffer, TASKS))
 
-    assert buffer.session_tasks("s-1") == []
+    assert buffer.children(SESSIONS, "s-1") == []
     assert buffer.counts()[TASKS] == 0
 
 
@@ -100,7 +100,7 @@ def test_purge_session_drops_the_session_and_its_tasks_only(buffer):
     buffer.add(SESSIONS, [session_record("s-1"), session_record("s-2")])
     buffer.add(TASKS, [task_record("s-1", f"t-{i}") for i in range(3)] + [task_record("s-2", "keep")])
 
-    dropped = buffer.purge_session("s-1")
+    dropped = buffer.purge(SESSIONS, "s-1")
 
     assert dropped == 3
     assert buffer.get(SESSIONS, "s-1") is None
@@ -185,10 +185,10 @@ def test_acceptance_times_come_from_one_clock_and_increase(buffer):
 def test_required_sessions_not_buffered_refuse_the_batch_whole(buffer):
     buffer.add(SESSIONS, [session_record("s-1")])
 
-    with pytest.raises(SessionsNotBuffered) as excinfo:
-        buffer.add(TASKS, [task_record("s-1"), task_record("s-2")], require_sessions={"s-1", "s-2"})
+    with pytest.raises(ParentsNotBuffered) as excinfo:
+        buffer.add(TASKS, [task_record("s-1"), task_record("s-2")], require_parents={"s-1", "s-2"})
 
-    assert excinfo.value.session_ids == {"s-2"}
+    assert excinfo.value.ids == {"s-2"}
     assert buffer.counts()[TASKS] == 0
 
 
@@ -198,27 +198,27 @@ def test_required_sessions_not_buffered_refuse_the_batch_whole(buffer):
 def test_tasks_of_a_purged_session_are_refused_whole(buffer):
     # given a session deleted moments ago
     buffer.add(SESSIONS, [session_record("s-1"), session_record("s-2")])
-    buffer.purge_session("s-1")
+    buffer.purge(SESSIONS, "s-1")
 
     # when a batch names it (beside a live session)
-    with pytest.raises(SessionsDeleted) as excinfo:
+    with pytest.raises(ParentsDeleted) as excinfo:
         buffer.add(TASKS, [task_record("s-2", "t-ok"), task_record("s-1", "t-late")])
 
     # then nothing of the batch is buffered
-    assert excinfo.value.session_ids == {"s-1"}
+    assert excinfo.value.ids == {"s-1"}
     assert buffer.counts()[TASKS] == 0
 
 
 def test_purge_leaves_a_tombstone_for_a_session_only_stored_in_the_database(buffer):
-    buffer.purge_session("s-stored")
+    buffer.purge(SESSIONS, "s-stored")
 
-    with pytest.raises(SessionsDeleted):
+    with pytest.raises(ParentsDeleted):
         buffer.add(TASKS, [task_record("s-stored")])
 
 
 def test_a_session_write_clears_its_tombstone(buffer):
     buffer.add(SESSIONS, [session_record("s-1")])
-    buffer.purge_session("s-1")
+    buffer.purge(SESSIONS, "s-1")
 
     buffer.add(SESSIONS, [session_record("s-1")])  # the session is created anew
     buffer.add(TASKS, [task_record("s-1", "t-1")])
@@ -228,7 +228,7 @@ def test_a_session_write_clears_its_tombstone(buffer):
 
 def test_a_tombstone_expires_after_its_ttl(buffer, settings):
     settings.BUFFER_TOMBSTONE_TTL = 1
-    buffer.purge_session("s-1")
+    buffer.purge(SESSIONS, "s-1")
 
     time.sleep(1.3)
     buffer.add(TASKS, [task_record("s-1", "t-1")])
@@ -313,7 +313,7 @@ def test_failure_counts_go_when_the_session_is_purged(buffer):
     buffer.add(TASKS, [task_record("s-1", "t-1"), task_record("s-2", "t-2")])
     buffer.record_failures(TASKS, _all(buffer, TASKS))
 
-    buffer.purge_session("s-1")
+    buffer.purge(SESSIONS, "s-1")
 
     assert buffer.retrying_count() == 1
 
@@ -383,22 +383,22 @@ def test_concurrent_adds_from_threads_are_all_buffered(buffer):
 
 
 def test_begin_delete_drops_the_writes_and_refuses_new_ones_until_the_delete_ends(buffer):
-    from core.exceptions import SessionsDeleting
+    from core.exceptions import RecordsBeingDeleted
 
     buffer.add(SESSIONS, [session_record("s-1"), session_record("s-2")])
     buffer.add(TASKS, [task_record("s-1", f"t-{i}") for i in range(3)] + [task_record("s-2", "u-1")])
 
-    assert buffer.begin_delete(["s-1"], keep_active=False) == {"s-1": 3}
+    assert buffer.begin_delete(SESSIONS, ["s-1"], keep_active=False) == {"s-1": 3}
 
     assert buffer.counts() == {SESSIONS: 1, TASKS: 1, AUDIT_LOGS: 0}
-    with pytest.raises(SessionsDeleting):
+    with pytest.raises(RecordsBeingDeleted):
         buffer.add(SESSIONS, [session_record("s-1")])
-    with pytest.raises(SessionsDeleted):
+    with pytest.raises(ParentsDeleted):
         buffer.add(TASKS, [task_record("s-1", "t-9")])
     buffer.add(SESSIONS, [session_record("s-2", total_tasks=3)])  # other sessions are unaffected
 
-    buffer.end_delete(["s-1"], deleted=True)
-    with pytest.raises(SessionsDeleted):
+    buffer.end_delete(SESSIONS, ["s-1"], deleted=True)
+    with pytest.raises(ParentsDeleted):
         buffer.add(TASKS, [task_record("s-1", "t-9")])
     buffer.add(SESSIONS, [session_record("s-1")])  # written anew
     buffer.add(TASKS, [task_record("s-1", "t-9")])
@@ -406,9 +406,9 @@ def test_begin_delete_drops_the_writes_and_refuses_new_ones_until_the_delete_end
 
 
 def test_an_abandoned_delete_lifts_its_marks(buffer):
-    buffer.begin_delete(["s-1"], keep_active=False)
+    buffer.begin_delete(SESSIONS, ["s-1"], keep_active=False)
 
-    buffer.end_delete(["s-1"], deleted=False)
+    buffer.end_delete(SESSIONS, ["s-1"], deleted=False)
 
     buffer.add(TASKS, [task_record("s-1", "t-1")])
     buffer.add(SESSIONS, [session_record("s-1")])
@@ -419,11 +419,11 @@ def test_begin_delete_keeping_active_sessions_skips_those_with_a_buffered_write(
     buffer.add(SESSIONS, [session_record("written")])
     buffer.add(TASKS, [task_record("tasks-written", "t-1")])
 
-    marked = buffer.begin_delete(["written", "tasks-written", "idle"], keep_active=True)
+    marked = buffer.begin_delete(SESSIONS, ["written", "tasks-written", "idle"], keep_active=True)
 
     assert marked == {"idle": 0}
     assert buffer.counts() == {SESSIONS: 1, TASKS: 1, AUDIT_LOGS: 0}
     buffer.add(SESSIONS, [session_record("written", total_tasks=2)])
     buffer.add(TASKS, [task_record("tasks-written", "t-2")])
-    with pytest.raises(SessionsDeleted):
+    with pytest.raises(ParentsDeleted):
         buffer.add(TASKS, [task_record("idle", "t-3")])

@@ -80,3 +80,73 @@ def test_the_service_refuses_to_start_with_an_unknown_backend() -> None:
     assert started.returncode != 0
     assert "ImproperlyConfigured" in started.stderr
     assert "STORAGE_BACKENDS['translation_tasks'] names 'no.such.Backend'" in started.stderr
+
+
+@pytest.fixture
+def extra_declarations():
+    """Declarations added by a test, removed after it (the catalog is process-wide)."""
+    added: list[str] = []
+
+    def declare(collection: catalog.Collection) -> None:
+        catalog.declare(collection)
+        added.append(collection.name)
+
+    yield declare
+    for name in added:
+        catalog._DECLARED.pop(name, None)
+
+
+def test_parents_and_children_come_from_the_declarations() -> None:
+    assert catalog.parent("translation_tasks") == "translation_sessions"
+    assert catalog.child("translation_sessions") == "translation_tasks"
+    assert catalog.parent("translation_sessions") is None
+    assert catalog.child("audit_logs") is None
+    assert [catalog.plural(name) for name in catalog.buffered_collections()] == [
+        "sessions",
+        "tasks",
+        "audit_logs",
+    ]
+
+
+def test_a_second_child_of_one_parent_is_refused_at_start_up(extra_declarations) -> None:
+    extra_declarations(
+        catalog.Collection(
+            "translation_notes", model="translation.Task", id_field="task_id", item_type="note",
+            parent="translation_sessions", parent_field="session_id",
+        )
+    )  # fmt: skip
+
+    with pytest.raises(ImproperlyConfigured, match="parent of several buffered collections"):
+        validate_routes({**django_settings.STORAGE_BACKENDS, "translation_notes": SQL})
+
+
+def test_a_grandchild_is_refused_at_start_up(extra_declarations) -> None:
+    extra_declarations(
+        catalog.Collection(
+            "translation_comments", model="translation.Task", id_field="task_id", item_type="comment",
+            parent="translation_tasks", parent_field="task_id",
+        )
+    )  # fmt: skip
+
+    with pytest.raises(ImproperlyConfigured, match="one parent-child level"):
+        validate_routes({**django_settings.STORAGE_BACKENDS, "translation_comments": SQL})
+
+
+def test_the_declared_schema_drives_the_answer_fields_and_their_openapi_components() -> None:
+    """The record shape is written once: the validation schema of the declaration. The answers'
+    fields and the OpenAPI components follow it, with what the service adds."""
+    from translation import openapi, representation
+
+    sessions, tasks = catalog.spec("translation_sessions"), catalog.spec("translation_tasks")
+    assert sessions.schema is not None and tasks.schema is not None
+    timestamps = ("created_at", "updated_at")
+
+    assert (*tasks.schema.model_fields, *timestamps) == representation.TASK_FIELDS
+    assert (*sessions.schema.model_fields, *timestamps) == representation.SESSION_FIELDS
+    assert tuple(openapi.TaskOut().fields) == representation.TASK_FIELDS
+    detail = set(openapi.SessionDetailOut().fields)
+    assert detail == {*representation.SESSION_FIELDS, "pending_tasks", "progress", "estimated_completion"}
+    status = openapi.TaskOut().fields["status"]
+    assert list(status.choices) == ["pending", "processing", "completed", "failed"]
+    assert openapi.TaskOut().fields["target_text"].allow_null
+    assert not openapi.TaskOut().fields["task_id"].allow_null

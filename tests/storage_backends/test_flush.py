@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import threading
 
+import orjson
 import pytest
 from django.db import connection, connections
 
@@ -261,3 +262,30 @@ def test_flush_paused_keeps_flushers_out_until_released(write_buffer):
         with pytest.raises(FlushFailed):
             flush_all(write_buffer, wait=0.2)
     assert flush_all(write_buffer).written == {SESSIONS: 1, TASKS: 1, "audit_logs": 0}
+
+
+def test_a_dead_letter_its_schema_now_refuses_is_not_requeued_and_says_why(write_buffer):
+    """Re-queueing checks each payload against its collection's declared schema: a letter that
+    would fail again (here: a status no longer accepted) is named, and nothing is buffered."""
+    from core.exceptions import InvalidRecords
+    from storage_backends.dead_letters import dead_letters_requeue
+
+    write_buffer.add(TASKS, [task_record("late", "t-1"), task_record("late", "t-2")])
+    flush_all(write_buffer)
+    good, bad = DeadLetter.objects.order_by("record_id")
+    payload = orjson.loads(bad.payload)
+    DeadLetter.objects.filter(pk=bad.pk).update(
+        payload=orjson.dumps({**payload, "status": "paused"}).decode()
+    )
+    write_buffer.add(SESSIONS, [session_record("late")])
+
+    with pytest.raises(InvalidRecords) as refused:
+        dead_letters_requeue(ids=[good.id, bad.id])
+
+    assert refused.value.errors == [
+        {"field": f"dead_letter[{bad.id}]", "message": refused.value.errors[0]["message"]}
+    ]
+    assert "status" in refused.value.errors[0]["message"]
+    assert write_buffer.counts()[TASKS] == 0
+    assert DeadLetter.objects.filter(requeued_at__isnull=True).count() == 2
+    assert dead_letters_requeue(ids=[good.id]) == 1

@@ -15,7 +15,7 @@ from django.db import DatabaseError, connection
 
 from core import metrics
 from storage_backends import flush
-from storage_backends.buffer import SessionsDeleted
+from storage_backends.buffer import ParentsDeleted
 from storage_backends.flush import FlushResult, flush_all
 from storage_backends.models import DeadLetter
 from storage_backends.records import decode
@@ -280,12 +280,12 @@ def test_a_task_write_racing_a_session_delete_is_refused_not_buffered_for_a_dele
 
 def test_a_deleted_session_written_again_accepts_tasks_again(write_buffer):
     write_buffer.add(SESSIONS, [session_record("s-1")])
-    write_buffer.purge_session("s-1")
-    with pytest.raises(SessionsDeleted):
+    write_buffer.purge(SESSIONS, "s-1")
+    with pytest.raises(ParentsDeleted):
         write_buffer.add(TASKS, [task_record("s-1", "t-1")])
 
     write_buffer.add(SESSIONS, [session_record("s-1")])
-    write_buffer.add(TASKS, [task_record("s-1", "t-1")], require_sessions={"s-1"})
+    write_buffer.add(TASKS, [task_record("s-1", "t-1")], require_parents={"s-1"})
 
     assert write_buffer.counts()[TASKS] == 1
 

@@ -228,3 +228,48 @@ def test_retention_cleanup_deletes_the_tasks_on_the_second_database(write_buffer
     assert (result.deleted_sessions, result.deleted_tasks) == (1, 3)
     assert stored_sessions("default") == {"open"}
     assert stored_tasks("tasks") == {"open-0", "open-1", "open-2"}
+
+
+def test_health_asks_every_database_a_collection_is_routed_to(client, settings):
+    """/health's ``database`` covers the tasks' own database: with it unreachable (a port nobody
+    listens on) the service is unhealthy, as it is when the default database is."""
+    from system.health import databases
+
+    assert databases() == ["default"]
+    settings.STORAGE_BACKENDS = {**settings.STORAGE_BACKENDS, "translation_tasks": ON_TASKS_DB}
+    assert databases() == ["default", "tasks"]
+    assert client.get("/health").json()["database"] == "healthy"
+
+    tasks_db = connections["tasks"]
+    port = tasks_db.settings_dict["PORT"]
+    tasks_db.close()
+    tasks_db.settings_dict["PORT"] = 1
+    try:
+        answer = client.get("/health")
+    finally:
+        tasks_db.close()
+        tasks_db.settings_dict["PORT"] = port
+
+    assert (answer.status_code, answer.json()["database"]) == (503, "unhealthy")
+    assert client.get("/health").status_code == 200
+
+
+def test_the_admin_reads_and_counts_tasks_on_the_database_they_are_routed_to(
+    admin_client, write_buffer, settings
+):
+    from storage_backends.flush import flush_all
+
+    settings.STORAGE_BACKENDS = {**settings.STORAGE_BACKENDS, "translation_tasks": ON_TASKS_DB}
+    write_buffer.add("translation_sessions", SESSIONS)
+    write_buffer.add("translation_tasks", TASKS)
+    flush_all(write_buffer)
+    assert (stored_tasks("default"), len(stored_tasks("tasks"))) == (set(), 7)
+
+    listed = admin_client.get("/admin/translation/task/?session__exact=s-1")
+    detail = admin_client.get("/admin/translation/task/t-3/change/")
+    confirm = admin_client.get("/admin/translation/session/s-1/delete/")
+
+    assert listed.status_code == 200
+    assert all(f">t-{n}<" in listed.content.decode() for n in range(1, 6)), listed.content[:2000]
+    assert detail.status_code == 200 and "Hallo" in detail.content.decode()
+    assert "5 tasks of this session" in confirm.content.decode()

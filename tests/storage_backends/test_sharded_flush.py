@@ -216,8 +216,8 @@ def test_a_task_moved_to_a_session_of_another_shard_ends_with_its_newer_write(sh
 
     # reads see the newer write only, in its new session
     assert sharded.get(TASKS, "t-1")["retry_count"] == 2
-    assert sharded.session_tasks(old_session) == []
-    assert [t["task_id"] for t in sharded.session_tasks(new_session)] == ["t-1"]
+    assert sharded.children(SESSIONS, old_session) == []
+    assert [t["task_id"] for t in sharded.children(SESSIONS, new_session)] == ["t-1"]
     assert [t["retry_count"] for t in sharded.records(TASKS)] == [2]
 
     # the older write is still buffered in the old shard: whichever shard is flushed first, the

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from pydantic import BaseModel, ConfigDict, Field
 from rest_framework import serializers
@@ -131,10 +130,6 @@ class SessionCleanupView(APIView):
     def post(self, request: Request) -> Response:
         body = validated(CleanupIn, request.data if request.stream is not None else {})
         result = sessions_cleanup(
-            completed_days=(
-                body.completed_days if body.completed_days is not None else settings.RETENTION_COMPLETED_DAYS
-            ),
-            failed_days=body.failed_days if body.failed_days is not None else settings.RETENTION_FAILED_DAYS,
-            dry_run=body.dry_run,
+            completed_days=body.completed_days, failed_days=body.failed_days, dry_run=body.dry_run
         )
         return Response(result.as_dict())

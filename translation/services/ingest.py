@@ -17,8 +17,9 @@ from django.conf import settings
 from core.errors import SessionNotFound
 from core.exceptions import FlushFailed, StorageUnavailable
 from storage_backends import registry
-from storage_backends.buffer import SESSIONS, TASKS, SessionsDeleted, SessionsNotBuffered, get_write_buffer
+from storage_backends.buffer import ParentsDeleted, ParentsNotBuffered, get_write_buffer
 from storage_backends.flush import FlushResult, flush_all
+from translation.collections import SESSIONS, TASKS
 
 logger = logging.getLogger(__name__)
 
@@ -75,20 +76,20 @@ def task_batch_upsert(*, records: list[dict[str, Any]]) -> int:
     try:
         # The common cases, a job streaming tasks of a session still buffered or stored moments
         # ago, take one round trip.
-        buffer.add(TASKS, records, require_sessions=session_ids - _recently_stored(session_ids))
+        buffer.add(TASKS, records, require_parents=session_ids - _recently_stored(session_ids))
         return len(records)
-    except SessionsDeleted as exc:
-        _session_not_found(records, exc.session_ids)
-    except SessionsNotBuffered as exc:
-        stored = registry.backend(SESSIONS).existing_ids(SESSIONS, exc.session_ids)
+    except ParentsDeleted as exc:
+        _session_not_found(records, exc.ids)
+    except ParentsNotBuffered as exc:
+        stored = registry.backend(SESSIONS).existing_ids(SESSIONS, exc.ids)
         _remember_stored(stored)
-        missing = exc.session_ids - stored
+        missing = exc.ids - stored
         if missing:
             _session_not_found(records, missing)
     try:
         buffer.add(TASKS, records)
-    except SessionsDeleted as exc:
-        _session_not_found(records, exc.session_ids)
+    except ParentsDeleted as exc:
+        _session_not_found(records, exc.ids)
     return len(records)
 
 

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from audit.services import audited
@@ -39,8 +40,9 @@ from core.errors import NotFound
 from core.exceptions import FlushFailed, StorageUnavailable
 from storage_backends import catalog, registry
 from storage_backends.base import Filter, Query
-from storage_backends.buffer import SESSIONS, TASKS, WriteBuffer, get_write_buffer
+from storage_backends.buffer import WriteBuffer, get_write_buffer
 from storage_backends.flush import flush_paused
+from translation.collections import SESSIONS, TASKS
 from translation.models import SessionStatus
 from translation.representation import SESSION_FIELDS
 from translation.selectors import session_row_get, task_status_counts
@@ -150,7 +152,7 @@ def _buffered_tasks_stored(buffer: WriteBuffer, session_ids: list[str]) -> dict[
     backend = registry.backend(TASKS)
     stored: dict[str, int] = {}
     for session_id in session_ids:
-        ids = [task[catalog.id_field(TASKS)] for task in buffer.session_tasks(session_id)]
+        ids = [task[catalog.id_field(TASKS)] for task in buffer.children(SESSIONS, session_id)]
         stored[session_id] = len(backend.existing_ids(TASKS, ids)) if ids else 0
     return stored
 
@@ -161,7 +163,7 @@ def _begin_delete(buffer: WriteBuffer, session_ids: list[str], *, keep_active: b
     Returns the sessions marked and their dropped buffered tasks that had no stored row.
     """
     overlap = _buffered_tasks_stored(buffer, session_ids)
-    dropped = buffer.begin_delete(session_ids, keep_active=keep_active)
+    dropped = buffer.begin_delete(SESSIONS, session_ids, keep_active=keep_active)
     removed = sum(max(n - overlap[session_id], 0) for session_id, n in dropped.items())
     return [session_id for session_id in session_ids if session_id in dropped], removed
 
@@ -173,9 +175,9 @@ def _deleting(buffer: WriteBuffer, session_ids: list[str]) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        buffer.end_delete(session_ids, deleted=False)
+        buffer.end_delete(SESSIONS, session_ids, deleted=False)
         raise
-    buffer.end_delete(session_ids, deleted=True)
+    buffer.end_delete(SESSIONS, session_ids, deleted=True)
 
 
 def _delete_rows(session_ids: list[str]) -> int:
@@ -310,14 +312,15 @@ def _still_expired(expired: Expired, ids: list[str]) -> set[str]:
 
 def sessions_cleanup(
     *,
-    completed_days: int,
-    failed_days: int,
+    completed_days: int | None = None,
+    failed_days: int | None = None,
     dry_run: bool = False,
     now: dt.datetime | None = None,
     buffer: WriteBuffer | None = None,
     on_session: SessionCallback | None = None,
 ) -> CleanupResult:
     """Delete expired sessions with their tasks (docs/api.md §5); ``dry_run`` only counts.
+    ``completed_days`` and ``failed_days`` default to RETENTION_COMPLETED_DAYS and RETENTION_FAILED_DAYS.
 
     A session with a buffered write is not expired (its latest accepted write is recent) and is
     skipped, in a dry run too, so a dry run counts what a real run would delete.
@@ -328,6 +331,8 @@ def sessions_cleanup(
     re-checks expiry and marks the sessions deleting (``_cleanup_round``). Memory:
     one page of sessions and one chunk of task ids.
     """
+    completed_days = settings.RETENTION_COMPLETED_DAYS if completed_days is None else completed_days
+    failed_days = settings.RETENTION_FAILED_DAYS if failed_days is None else failed_days
     with audited(
         "session.cleanup",
         resource_type="session",
