@@ -100,6 +100,8 @@ SORT_FIELDS = ("created_at", "updated_at")
 STATS_CACHE_KEY = "translation:stats"
 #: Seconds out-of-date statistics may still be served while one request recomputes them.
 STATS_REFRESH_TIMEOUT = 60
+#: How often a request waiting for the first computation of the statistics looks for them.
+STATS_WAIT_POLL_SECONDS = 0.05
 
 
 class SortForm(forms.Form):
@@ -227,24 +229,41 @@ def stats_compute() -> dict[str, Any]:
 def stats_get() -> dict[str, Any]:
     """``stats_compute`` cached for STATS_CACHE_SECONDS (0: always computed).
 
-    On a large database the computation takes a second or more (it reads both tables), so when the
-    cached figures are out of date one request recomputes them while the others keep answering
-    with the previous figures for up to a minute more, instead of all recomputing at once.
+    On a large database the computation takes a second or more (it reads both tables), so one
+    request at a time computes them (a lock in the cache): while the cached figures are out of
+    date the others keep answering with them, for up to a minute more, and with nothing cached yet
+    they wait for the first computation instead of all starting one. Figures stay fresh for
+    STATS_CACHE_SECONDS after they were computed, or for as long as computing them took if that is
+    longer, so a slow computation is not running again as soon as it ends.
     """
     seconds = settings.STATS_CACHE_SECONDS
     if seconds <= 0:
         return stats_compute()
-    cached = cache.get(STATS_CACHE_KEY)
-    now = time.time()
-    if cached is not None and now - cached["computed_at"] < seconds:
-        return cached["stats"]
-    if cached is not None and not cache.add(STATS_CACHE_KEY + ":refreshing", 1, STATS_REFRESH_TIMEOUT):
-        return cached["stats"]  # another request is refreshing them
+    lock = STATS_CACHE_KEY + ":refreshing"
+    waited_until = time.monotonic() + STATS_REFRESH_TIMEOUT
+    while True:
+        cached = cache.get(STATS_CACHE_KEY)
+        if cached is not None and time.time() - cached["computed_at"] < max(seconds, cached["took"]):
+            return cached["stats"]
+        if cache.add(lock, 1, STATS_REFRESH_TIMEOUT):
+            break
+        if cached is not None:
+            return cached["stats"]  # another request is refreshing them
+        if time.monotonic() > waited_until:
+            return stats_compute()  # the first computation is stuck or gone: answer anyway
+        time.sleep(STATS_WAIT_POLL_SECONDS)
     try:
+        started = time.time()
         stats = stats_compute()
-        cache.set(STATS_CACHE_KEY, {"stats": stats, "computed_at": now}, seconds + STATS_REFRESH_TIMEOUT)
+        finished = time.time()
+        took = finished - started
+        cache.set(
+            STATS_CACHE_KEY,
+            {"stats": stats, "computed_at": finished, "took": took},
+            max(seconds, took) + STATS_REFRESH_TIMEOUT,
+        )
     finally:
-        cache.delete(STATS_CACHE_KEY + ":refreshing")
+        cache.delete(lock)
     return stats
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 from django.db import connection
@@ -407,6 +408,16 @@ def test_stats_take_one_aggregation_per_table(api_client, settings, django_asser
     assert sum("translation_tasks" in sql for sql in sqls) == 1
 
 
+def _age_cached_stats(seconds: float) -> None:
+    """Make the cached statistics ``seconds`` older, as if computed that long ago."""
+    from django.core.cache import cache
+
+    from translation.selectors import STATS_CACHE_KEY
+
+    cached = cache.get(STATS_CACHE_KEY)
+    cache.set(STATS_CACHE_KEY, {**cached, "computed_at": cached["computed_at"] - seconds}, 300)
+
+
 def test_stats_are_cached_briefly(api_client, settings):
     from django.core.cache import cache
 
@@ -418,7 +429,7 @@ def test_stats_are_cached_briefly(api_client, settings):
     store_session("later")
 
     assert get_ok(api_client, "/stats") == first  # within the cache period
-    settings.STATS_CACHE_SECONDS = 0.001  # out of date now
+    _age_cached_stats(120)  # out of date now
     assert get_ok(api_client, "/stats")["sessions"]["total"] == first["sessions"]["total"] + 1
 
 
@@ -431,13 +442,55 @@ def test_out_of_date_stats_are_served_while_another_request_refreshes_them(api_c
     cache.delete_many([STATS_CACHE_KEY, STATS_CACHE_KEY + ":refreshing"])
     first = get_ok(api_client, "/stats")
     store_session("later")
-    settings.STATS_CACHE_SECONDS = 0.001
+    _age_cached_stats(120)
     cache.add(STATS_CACHE_KEY + ":refreshing", 1, 30)  # as if another request were computing them
     try:
         assert get_ok(api_client, "/stats") == first
     finally:
         cache.delete(STATS_CACHE_KEY + ":refreshing")
     assert get_ok(api_client, "/stats")["sessions"]["total"] == first["sessions"]["total"] + 1
+
+
+def test_with_nothing_cached_requests_wait_for_the_one_computing_instead_of_computing_too(settings):
+    """A cold cache under load: the first request computes, the others wait for its figures."""
+    import threading
+
+    from django.core.cache import cache
+
+    from translation.selectors import STATS_CACHE_KEY, stats_get
+
+    settings.STATS_CACHE_SECONDS = 60
+    cache.delete(STATS_CACHE_KEY)
+    cache.add(STATS_CACHE_KEY + ":refreshing", 1, 30)  # another request is computing them
+    answers: list = []
+    waiting = threading.Thread(target=lambda: answers.append(stats_get()))
+    try:
+        waiting.start()
+        waiting.join(0.5)
+        assert waiting.is_alive() and answers == []  # waiting, not computing
+        figures = {"sessions": {"total": -7}}  # what the other request computed (no real total)
+        cache.set(STATS_CACHE_KEY, {"stats": figures, "computed_at": time.time(), "took": 0.2}, 60)
+        waiting.join(5)
+    finally:
+        cache.delete(STATS_CACHE_KEY + ":refreshing")
+
+    assert answers == [figures]
+
+
+def test_figures_that_took_long_to_compute_stay_fresh_for_as_long(settings):
+    from django.core.cache import cache
+
+    from translation.selectors import STATS_CACHE_KEY, stats_get
+
+    settings.STATS_CACHE_SECONDS = 5
+    figures = {"sessions": {"total": -3}}
+    cache.set(STATS_CACHE_KEY, {"stats": figures, "computed_at": time.time() - 10, "took": 20}, 60)
+    try:
+        assert stats_get() == figures  # 10 s old, past 5 s, but computing them took 20 s
+        cache.set(STATS_CACHE_KEY, {"stats": figures, "computed_at": time.time() - 10, "took": 1}, 60)
+        assert stats_get() != figures  # 10 s old, past both: computed anew
+    finally:
+        cache.delete(STATS_CACHE_KEY)
 
 
 @pytest.mark.skipif(connection.vendor != "mysql", reason="the catalogue figure is MySQL/MariaDB's")

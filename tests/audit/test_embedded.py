@@ -42,7 +42,7 @@ def test_the_audit_suite_passes_on_sqlite_with_the_embedded_buffer(tmp_path):
             "not external",
             "-k",
             "not test_opensearch_plugin and not (test_deep and opensearch)",
-        ],  # fmt: skip
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
