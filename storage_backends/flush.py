@@ -239,19 +239,19 @@ def flush_paused(
     buffer: WriteBuffer | None = None,
     *,
     wait: float = 10,
-    session_ids: Iterable[str] | None = None,
+    shard_keys: Iterable[str] | None = None,
 ) -> Iterator[WriteBuffer]:
     """Hold the flush locks of ``collections`` (e.g. a session and its tasks: audit events are
-    independent of a session delete, so their flushes go on): of the shards of ``session_ids``
-    when given (a session's records and its tasks' are all in its shard), else of every shard,
-    taken in ``lock_order``.
+    independent of a session delete, so their flushes go on): of the shards of ``shard_keys``
+    when given (parent ids: a parent's records and its children's are all in its shard), else of
+    every shard, taken in ``lock_order``.
 
     For operations that must not interleave with a flush, such as deleting a session: a flush that
     had already read the session's records could otherwise write them back after the delete.
     Raises ``FlushFailed`` if a running flush keeps a lock for more than ``wait`` seconds.
     """
     buffer = buffer or get_write_buffer()
-    shards = None if session_ids is None else {buffer.shard_of(sid) for sid in session_ids}
+    shards = None if shard_keys is None else {buffer.shard_of(key) for key in shard_keys}
     held = []
     try:
         for shard, collection in lock_order(buffer, collections, shards):

@@ -79,7 +79,7 @@ def _after_delete(session_ids: list[str]) -> None:
 def _flushes_paused(buffer: WriteBuffer, session_ids: list[str]) -> Iterator[None]:
     """Flushes of the sessions' shards (their sessions and tasks) paused; other shards go on."""
     try:
-        with flush_paused((SESSIONS, TASKS), buffer, session_ids=session_ids):
+        with flush_paused((SESSIONS, TASKS), buffer, shard_keys=session_ids):
             yield
     except FlushFailed as exc:  # a long flush kept its lock: nothing of this step was done
         raise StorageUnavailable(f"A flush is running and did not yield; retry. ({exc.detail})") from exc
