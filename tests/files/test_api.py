@@ -294,8 +294,8 @@ def test_sweep_removes_orphans_and_stale_pending_uploads(api_client, store, sett
 
 @pytest.mark.django_db(transaction=True)  # the flush and the delete commit (like the lifecycle tests)
 def test_session_delete_removes_its_files(api_client, store, write_buffer):
-    from storage_backends.buffer import SESSIONS
     from storage_backends.flush import flush_all
+    from translation.collections import SESSIONS
     from translation.services.lifecycle import session_delete
 
     write_buffer.add(SESSIONS, [session_record("s-files"), session_record("s-other")])
