@@ -53,6 +53,8 @@ class Collection:
 
 
 _DECLARED: dict[str, Collection] = {}
+#: ``buffered_collections()``'s answer, computed once per set of declarations (on the write path).
+_ORDER: list[tuple[str, ...]] = []
 
 
 def declare(collection: Collection) -> None:
@@ -63,6 +65,7 @@ def declare(collection: Collection) -> None:
     if collection.parent is not None and collection.parent_field is None:
         raise ImproperlyConfigured(f"The collection {collection.name!r} names a parent but no parent_field")
     _DECLARED[collection.name] = collection
+    _ORDER.clear()
 
 
 def spec(name: str) -> Collection:
@@ -82,6 +85,12 @@ def declared() -> dict[str, Collection]:
 def buffered_collections() -> tuple[str, ...]:
     """The buffered collections in flush order: each parent before its children, otherwise in
     declaration order (the order of INSTALLED_APPS)."""
+    if not _ORDER:
+        _ORDER.append(_flush_order())
+    return _ORDER[0]
+
+
+def _flush_order() -> tuple[str, ...]:
     order: list[str] = []
 
     def visit(name: str, seen: tuple[str, ...] = ()) -> None:

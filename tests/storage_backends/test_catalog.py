@@ -94,6 +94,7 @@ def extra_declarations():
     yield declare
     for name in added:
         catalog._DECLARED.pop(name, None)
+    catalog._ORDER.clear()
 
 
 def test_parents_and_children_come_from_the_declarations() -> None:
