@@ -109,28 +109,25 @@ def test_parents_and_children_come_from_the_declarations() -> None:
     ]
 
 
-def test_a_second_child_of_one_parent_is_refused_at_start_up(extra_declarations) -> None:
+@pytest.mark.parametrize(
+    ("parent", "parent_field", "message"),
+    [
+        ("translation_sessions", "session_id", "parent of several buffered collections"),  # a 2nd child
+        ("translation_tasks", "task_id", "one parent-child level"),  # a grandchild
+    ],
+)
+def test_parents_the_buffers_cannot_keep_are_refused_at_start_up(
+    extra_declarations, parent: str, parent_field: str, message: str
+) -> None:
     extra_declarations(
         catalog.Collection(
             "translation_notes", model="translation.Task", id_field="task_id", item_type="note",
-            parent="translation_sessions", parent_field="session_id",
+            parent=parent, parent_field=parent_field,
         )
     )  # fmt: skip
 
-    with pytest.raises(ImproperlyConfigured, match="parent of several buffered collections"):
+    with pytest.raises(ImproperlyConfigured, match=message):
         validate_routes({**django_settings.STORAGE_BACKENDS, "translation_notes": SQL})
-
-
-def test_a_grandchild_is_refused_at_start_up(extra_declarations) -> None:
-    extra_declarations(
-        catalog.Collection(
-            "translation_comments", model="translation.Task", id_field="task_id", item_type="comment",
-            parent="translation_tasks", parent_field="task_id",
-        )
-    )  # fmt: skip
-
-    with pytest.raises(ImproperlyConfigured, match="one parent-child level"):
-        validate_routes({**django_settings.STORAGE_BACKENDS, "translation_comments": SQL})
 
 
 def test_the_declared_schema_drives_the_answer_fields_and_their_openapi_components() -> None:
