@@ -14,18 +14,9 @@ from pydantic import TypeAdapter, ValidationError
 
 from core import tracing
 from core.errors import BatchTooLarge, MalformedJSON, RequestValidationError
+from core.values import error_message
 
 MAX_BATCH = 1000
-
-
-def batch_error_message(error: Any) -> str:
-    """One pydantic error of a batch record in the contract's words."""
-    if error["type"] == "extra_forbidden":
-        return "unknown field"
-    if error["type"] == "missing":
-        return "field required"
-    message: str = error["msg"]
-    return message.removeprefix("Value error, ")
 
 
 def validate_batch_body(
@@ -70,7 +61,7 @@ def validate_batch_body(
             for error in exc.errors(include_url=False, include_input=False):
                 index, *path = error["loc"]
                 field = f"{key}[{index}]" + "".join(f".{p}" if isinstance(p, str) else f"[{p}]" for p in path)
-                details.append({"field": field, "message": batch_error_message(error)})
+                details.append({"field": field, "message": error_message(error)})
             invalid = len({d["field"].split("]")[0] for d in details})
             raise RequestValidationError(
                 f"{invalid} of {len(items)} {long_noun} are invalid; nothing was accepted.", errors=details

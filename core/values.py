@@ -132,3 +132,15 @@ def check_free_json(value: dict[str, Any] | None) -> dict[str, Any] | None:
     if size > MAX_JSON_BYTES:
         raise ValueError(f"must be at most {MAX_JSON_BYTES} bytes serialised (got {size})")
     return value
+
+
+def error_message(error: Any) -> str:
+    """One pydantic error (an item of ``ValidationError.errors()``) in the contract's words: an
+    unknown key is "unknown field", a missing one "field required", a validator's own message
+    without pydantic's "Value error, " prefix."""
+    if error["type"] == "extra_forbidden":
+        return "unknown field"
+    if error["type"] == "missing":
+        return "field required"
+    message: str = error["msg"]
+    return message.removeprefix("Value error, ")

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from core import metrics
 from core.exceptions import InvalidRecords
+from core.values import error_message
 from storage_backends import catalog
 from storage_backends.buffer import get_write_buffer
 from storage_backends.models import DeadLetter
@@ -83,4 +84,4 @@ def dead_letters_requeue(*, ids: Iterable[int]) -> int:
 def _first_error(exc: ValidationError) -> str:
     error = exc.errors(include_url=False, include_input=False)[0]
     where = ".".join(str(part) for part in error["loc"])
-    return f"{where}: {error['msg']}" if where else str(error["msg"])
+    return f"{where}: {error_message(error)}" if where else error_message(error)

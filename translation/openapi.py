@@ -14,12 +14,12 @@ from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
 from core.openapi import ErrorOut, serializer_from_schema
-from translation.representation import SUMMARY_FIELDS
+from translation.representation import SERVICE_TIMESTAMPS, SUMMARY_FIELDS
 from translation.validation import SessionIn, TaskIn
 
 
 def _timestamps() -> dict[str, serializers.Field]:
-    return {"created_at": serializers.DateTimeField(), "updated_at": serializers.DateTimeField()}
+    return {name: serializers.DateTimeField() for name in SERVICE_TIMESTAMPS}
 
 
 SessionSummaryOut = serializer_from_schema(
