@@ -51,6 +51,8 @@ LEVELS = ("l1", "l2")
 VERSION_TTL = 86_400
 #: Level-2 TTLs vary by up to this fraction downwards, spreading the refills of entries filled together.
 JITTER = 0.2
+#: The TTL jitter's generator: its own, not the process-wide ``random`` state.
+_JITTER_RANDOM = random.Random()
 
 REQUESTS = Counter(
     "persistence_read_cache_requests",
@@ -179,7 +181,7 @@ class ReadCache:
         self._counted["l2", "miss"].inc()
         value = load()
         data = orjson.dumps(value)
-        ttl = max(1, int(settings.READ_CACHE_L2_SECONDS * (1 - random.random() * JITTER)))
+        ttl = max(1, int(settings.READ_CACHE_L2_SECONDS * (1 - _JITTER_RANDOM.random() * JITTER)))
         try:
             if self._fill is None:
                 self._fill = client.register_script(_FILL)

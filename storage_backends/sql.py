@@ -78,6 +78,9 @@ from storage_backends.base import (
 from storage_backends.records import collection_model
 
 logger = logging.getLogger(__name__)
+#: The deadlock retries' jitter: a generator of its own, not the process-wide ``random`` state
+#: (which other code, and the property tests' data generation, share across threads).
+_JITTER = random.Random()
 
 # Rows per INSERT statement: large enough to amortise the round trip, small enough to keep one
 # statement's parse and lock time short.
@@ -416,7 +419,7 @@ class SQLBackend(StorageBackend):
                 if attempt == DEADLOCK_ATTEMPTS or not retry:
                     raise
                 logger.info("upsert chosen as a deadlock victim; retried", extra={"collection": collection})
-                time.sleep(random.uniform(0.005, 0.05) * attempt)
+                time.sleep(_JITTER.uniform(0.005, 0.05) * attempt)
         logger.debug(
             "sql upsert",
             extra={
